@@ -1,0 +1,1 @@
+#include "server/util/status_macros.h"
