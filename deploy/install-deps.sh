@@ -21,12 +21,12 @@ BUILD_PACKAGES=(
   protobuf-compiler protobuf-compiler-grpc libprotobuf-dev libgrpc++-dev libgrpc-dev
   libabsl-dev libsqlitecpp-dev libsqlite3-dev libtbb-dev
   libgtest-dev libgmock-dev libbenchmark-dev
-  python3 python3-venv sqlite3 redis-server
+  python3 python3-venv sqlite3 openssl redis-server
 )
 # Shared libraries the server binary links; tests/python/test_dockerfile.py checks this list
 # against `ldd` of the built binary.
 RUNTIME_PACKAGES=(
-  libgrpc++1.51 libgrpc29 libprotobuf32 libabsl20220623 libsqlitecpp0 libsqlite3-0 libtbb12
+  libgrpc++1.51 libgrpc29 libprotobuf32 libabsl20220623 libsqlite3-0 libtbb12
   libstdc++6 libgcc-s1 libc6 ca-certificates
 )
 
