@@ -1,0 +1,108 @@
+// fast-crewai-server: configuration -> Daemon::Start -> wait for SIGTERM/SIGINT -> Shutdown.
+//
+// Exit codes: 0 clean stop, 1 start failure (port taken, data dir unusable, LOCK held),
+// 2 usage or configuration error (one line on stderr naming the option), 3 a database is corrupt
+// (a core returned absl::DataLossError from Daemon::Start).
+#include <pthread.h>
+#include <signal.h>
+
+#include <cstdio>
+#include <cstring>
+#include <iostream>
+#include <memory>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/str_cat.h"
+#include "server/config/config.h"
+#include "server/daemon.h"
+#include "server/util/clock.h"
+#include "server/util/grpc_log_bridge.h"
+#include "server/util/logging.h"
+#include "server/version.h"
+
+namespace {
+
+constexpr int kExitOk = 0;
+constexpr int kExitStartFailure = 1;
+constexpr int kExitUsage = 2;
+constexpr int kExitCorruptDatabase = 3;
+
+void PrintError(absl::string_view message) {
+  const std::string line = absl::StrCat("fast-crewai-server: ", message, "\n");
+  std::fwrite(line.data(), 1, line.size(), stderr);
+}
+
+const char* SignalName(int signal) {
+  switch (signal) {
+    case SIGTERM:
+      return "SIGTERM";
+    case SIGINT:
+      return "SIGINT";
+    default:
+      return "unknown";
+  }
+}
+
+int Run(int argc, char** argv) {
+  // Block the stop signals before any thread exists, so every thread (gRPC's, the executors')
+  // inherits the mask and only sigwait below receives them.
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGTERM);
+  sigaddset(&stop_signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+  // A client vanishing mid-write must not kill the daemon.
+  signal(SIGPIPE, SIG_IGN);
+
+  absl::StatusOr<fast_crewai::Config> config =
+      fast_crewai::LoadConfig(argc, argv, fast_crewai::ProcessEnvironment());
+  if (!config.ok()) {
+    PrintError(config.status().message());
+    return kExitUsage;
+  }
+  switch (config->command) {
+    case fast_crewai::Config::Command::kHelp:
+      std::cout << fast_crewai::HelpText();
+      return kExitOk;
+    case fast_crewai::Config::Command::kVersion:
+      std::cout << fast_crewai::VersionText() << "\n";
+      return kExitOk;
+    case fast_crewai::Config::Command::kHelpMarkdown:
+      std::cout << fast_crewai::HelpMarkdown();
+      return kExitOk;
+    case fast_crewai::Config::Command::kServe:
+      break;
+  }
+
+  fast_crewai::SetLogLevel(config->runtime.log_level);
+  fast_crewai::InstallGrpcLogBridge(config->runtime.log_level);
+
+  absl::StatusOr<std::unique_ptr<fast_crewai::Daemon>> daemon =
+      fast_crewai::Daemon::Start(*config, fast_crewai::RealClock::Get());
+  if (!daemon.ok()) {
+    PrintError(daemon.status().message());
+    return daemon.status().code() == absl::StatusCode::kDataLoss ? kExitCorruptDatabase
+                                                                 : kExitStartFailure;
+  }
+  fast_crewai::LogInfo("serving", {{"version", fast_crewai::kVersion},
+                                   {"listen", (*daemon)->tcp_address()},
+                                   {"unix_socket", (*daemon)->unix_socket()},
+                                   {"data_dir", (*daemon)->data_dir()},
+                                   {"auth", (*daemon)->auth_required() ? "on" : "off"},
+                                   {"tls", (*daemon)->tls() ? "on" : "off"}});
+
+  int signal = 0;
+  while (sigwait(&stop_signals, &signal) != 0) {
+  }
+  fast_crewai::LogInfo("shutting down",
+                       {{"signal", SignalName(signal)},
+                        {"grace_period", absl::FormatDuration(config->runtime.grace_period)}});
+  (*daemon)->Shutdown(config->runtime.grace_period);
+  daemon->reset();
+  fast_crewai::LogInfo("stopped", {{"exit_code", kExitOk}});
+  return kExitOk;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) { return Run(argc, argv); }
