@@ -27,7 +27,7 @@ BUILD_PACKAGES=(
 # against `ldd` of the built binary.
 RUNTIME_PACKAGES=(
   libgrpc++1.51 libgrpc29 libprotobuf32 libabsl20220623 libsqlite3-0 libtbb12
-  libstdc++6 libgcc-s1 libc6 ca-certificates
+  libssl3 libre2-9 libc-ares2 zlib1g libstdc++6 libgcc-s1 libc6 ca-certificates
 )
 
 log() { printf 'install-deps: %s\n' "$*" >&2; }

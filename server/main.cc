@@ -13,8 +13,11 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
+#include "grpcpp/create_channel.h"
+#include "grpcpp/security/credentials.h"
 #include "server/config/config.h"
 #include "server/daemon.h"
+#include "server/rpc/health_client.h"
 #include "server/util/clock.h"
 #include "server/util/grpc_log_bridge.h"
 #include "server/util/logging.h"
@@ -26,6 +29,22 @@ constexpr int kExitOk = 0;
 constexpr int kExitStartFailure = 1;
 constexpr int kExitUsage = 2;
 constexpr int kExitCorruptDatabase = 3;
+
+// One plaintext health check of the daemon at `address` ("" service = the whole server), for
+// container HEALTHCHECKs: prints SERVING and returns 0, or prints why not and returns 1.
+int Probe(const std::string& address) {
+  std::shared_ptr<grpc::Channel> channel =
+      grpc::CreateChannel(address, grpc::InsecureChannelCredentials());
+  absl::StatusOr<fast_crewai::HealthStatus> health =
+      fast_crewai::CheckHealth(channel, "", absl::Seconds(2));
+  if (!health.ok()) {
+    std::cerr << "fast-crewai-server: probe " << address << ": " << health.status().message()
+              << "\n";
+    return kExitStartFailure;
+  }
+  std::cout << fast_crewai::HealthStatusName(*health) << "\n";
+  return *health == fast_crewai::HealthStatus::kServing ? kExitOk : kExitStartFailure;
+}
 
 void PrintError(absl::string_view message) {
   const std::string line = absl::StrCat("fast-crewai-server: ", message, "\n");
@@ -70,6 +89,8 @@ int Run(int argc, char** argv) {
     case fast_crewai::Config::Command::kHelpMarkdown:
       std::cout << fast_crewai::HelpMarkdown();
       return kExitOk;
+    case fast_crewai::Config::Command::kProbe:
+      return Probe(config->probe_address);
     case fast_crewai::Config::Command::kServe:
       break;
   }

@@ -355,6 +355,7 @@ absl::Status ParseConfigFile(const std::string& path, std::map<std::string, Sett
 
 struct ParsedArgs {
   Config::Command command = Config::Command::kServe;
+  std::string probe_address;
   std::map<std::string, Setting> flags;
 };
 
@@ -373,6 +374,21 @@ absl::StatusOr<ParsedArgs> ParseArgs(int argc, const char* const* argv) {
     }
     if (arg == "--help-markdown" || arg == "--help_markdown") {
       parsed.command = Config::Command::kHelpMarkdown;
+      return parsed;
+    }
+    if (absl::StartsWith(arg, "--probe")) {
+      const absl::string_view rest = arg.substr(strlen("--probe"));
+      parsed.command = Config::Command::kProbe;
+      if (absl::StartsWith(rest, "=")) {
+        parsed.probe_address = std::string(rest.substr(1));
+      } else if (rest.empty() && i + 1 < argc) {
+        parsed.probe_address = argv[i + 1];
+      } else {
+        return absl::InvalidArgumentError("--probe: expected --probe=HOST:PORT or --probe=unix:PATH");
+      }
+      if (parsed.probe_address.empty()) {
+        return absl::InvalidArgumentError("--probe: the address is empty");
+      }
       return parsed;
     }
   }
@@ -500,6 +516,7 @@ absl::StatusOr<Config> LoadConfig(int argc, const char* const* argv, const EnvLo
   ASSIGN_OR_RETURN(ParsedArgs args, ParseArgs(argc, argv));
   Config config;
   config.command = args.command;
+  config.probe_address = args.probe_address;
   if (config.command != Config::Command::kServe) return config;
 
   // Collect every source, lowest precedence first; later sources overwrite earlier ones.
@@ -549,7 +566,10 @@ std::string VersionText() { return absl::StrCat("fast-crewai-server ", kVersion)
 
 std::string HelpText() {
   std::string out = absl::StrCat(
-      "Usage: fast-crewai-server [--option=value ...]\n\n", VersionText(),
+      "Usage: fast-crewai-server [--option=value ...]\n"
+      "       fast-crewai-server --probe=HOST:PORT|unix:PATH   (one health check; exit 0 if SERVING)\n"
+      "       fast-crewai-server --version | --help\n\n",
+      VersionText(),
       ": the fast-crewai daemon (memory, persistence, tool cache and\n"
       "scheduling for CrewAI, over gRPC).\n\n"
       "Every option can be given as a flag (--name=value or --name value), as an environment\n"

@@ -117,8 +117,11 @@ struct Config {
     kHelp,          // --help, -h: print HelpText().
     kVersion,       // --version: print VersionText().
     kHelpMarkdown,  // --help-markdown (hidden): print HelpMarkdown(), i.e. docs/configuration.md.
+    kProbe,         // --probe=ADDRESS: one health check of a running daemon (container probes).
   };
   Command command = Command::kServe;
+  // With kProbe: the address to check (host:port or unix:PATH).
+  std::string probe_address;
 
   // The config file that was read; "" when none.
   std::string config_file;
