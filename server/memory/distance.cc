@@ -54,8 +54,7 @@ __attribute__((target("avx2,fma"))) float HorizontalSum256(__m256 v) {
   return _mm_cvtss_f32(s);
 }
 
-__attribute__((target("avx2,fma"))) float L2SquaredAvx2(const float* a, const float* b,
-                                                         size_t n) {
+__attribute__((target("avx2,fma"))) float L2SquaredAvx2(const float* a, const float* b, size_t n) {
   __m256 acc0 = _mm256_setzero_ps();
   __m256 acc1 = _mm256_setzero_ps();
   __m256 acc2 = _mm256_setzero_ps();
@@ -77,12 +76,11 @@ __attribute__((target("avx2,fma"))) float L2SquaredAvx2(const float* a, const fl
     acc0 = _mm256_fmadd_ps(d0, d0, acc0);
     acc1 = _mm256_fmadd_ps(d1, d1, acc1);
   }
-  return HorizontalSum256(
-      _mm256_add_ps(_mm256_add_ps(acc0, acc1), _mm256_add_ps(acc2, acc3)));
+  return HorizontalSum256(_mm256_add_ps(_mm256_add_ps(acc0, acc1), _mm256_add_ps(acc2, acc3)));
 }
 
 __attribute__((target("avx2"))) int32_t DotU8I16Avx2(const int16_t* w, const uint8_t* codes,
-                                                       size_t n) {
+                                                     size_t n) {
   __m256i acc0 = _mm256_setzero_si256();
   __m256i acc1 = _mm256_setzero_si256();
   for (size_t i = 0; i < n; i += 32) {
@@ -106,8 +104,7 @@ __attribute__((target("avx2"))) int32_t DotU8I16Avx2(const int16_t* w, const uin
 // ---------------------------------------------------------------------------------------
 // AVX-512 (F for floats, BW for 16-bit integers): 16 floats per register (one cache line).
 
-__attribute__((target("avx512f"))) float L2SquaredAvx512(const float* a, const float* b,
-                                                          size_t n) {
+__attribute__((target("avx512f"))) float L2SquaredAvx512(const float* a, const float* b, size_t n) {
   __m512 acc0 = _mm512_setzero_ps();
   __m512 acc1 = _mm512_setzero_ps();
   __m512 acc2 = _mm512_setzero_ps();
@@ -131,15 +128,14 @@ __attribute__((target("avx512f"))) float L2SquaredAvx512(const float* a, const f
 }
 
 __attribute__((target("avx512f,avx512bw"))) int32_t DotU8I16Avx512(const int16_t* w,
-                                                                   const uint8_t* codes,
-                                                                   size_t n) {
+                                                                   const uint8_t* codes, size_t n) {
   __m512i acc0 = _mm512_setzero_si512();
   __m512i acc1 = _mm512_setzero_si512();
   for (size_t i = 0; i < n; i += 64) {
     const __m512i c0 =
         _mm512_cvtepu8_epi16(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(codes + i)));
-    const __m512i c1 = _mm512_cvtepu8_epi16(
-        _mm256_loadu_si256(reinterpret_cast<const __m256i*>(codes + i + 32)));
+    const __m512i c1 =
+        _mm512_cvtepu8_epi16(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(codes + i + 32)));
     acc0 = _mm512_add_epi32(acc0, _mm512_madd_epi16(c0, _mm512_loadu_si512(w + i)));
     acc1 = _mm512_add_epi32(acc1, _mm512_madd_epi16(c1, _mm512_loadu_si512(w + i + 32)));
   }

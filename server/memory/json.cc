@@ -313,8 +313,8 @@ class Parser {
       magnitude = magnitude * 10 + digit;
     }
     if (!overflow && (negative || magnitude < limit)) {
-      __int128 v = negative ? -static_cast<__int128>(magnitude - 1) - 1
-                            : static_cast<__int128>(magnitude);
+      __int128 v =
+          negative ? -static_cast<__int128>(magnitude - 1) - 1 : static_cast<__int128>(magnitude);
       if (negative && magnitude == 0) v = 0;
       *out = JsonValue::Int(v);
       return true;
@@ -333,7 +333,7 @@ std::string IntegralDoubleToDecimal(double d) {
   int exponent;
   const double fraction = std::frexp(std::fabs(d), &exponent);  // |d| = fraction * 2^exponent
   uint64_t mantissa = static_cast<uint64_t>(std::ldexp(fraction, 53));
-  int shift = exponent - 53;  // >= 75 here
+  int shift = exponent - 53;                      // >= 75 here
   std::string digits = std::to_string(mantissa);  // most significant first
   for (; shift > 0; --shift) {
     int carry = 0;
@@ -449,10 +449,9 @@ JsonValue JsonValue::Object(std::vector<std::pair<std::string, JsonValue>> membe
 
 const JsonValue* JsonValue::Find(absl::string_view key) const {
   if (kind_ != Kind::kObject) return nullptr;
-  auto it = std::lower_bound(object_.begin(), object_.end(), key,
-                             [](const auto& member, absl::string_view k) {
-                               return absl::string_view(member.first) < k;
-                             });
+  auto it = std::lower_bound(
+      object_.begin(), object_.end(), key,
+      [](const auto& member, absl::string_view k) { return absl::string_view(member.first) < k; });
   if (it == object_.end() || it->first != key) return nullptr;
   return &it->second;
 }

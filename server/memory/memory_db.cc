@@ -127,8 +127,8 @@ absl::Status MemoryDb::Prepare() {
           last_accessed = excluded.last_accessed,
           last_accessed_micros = excluded.last_accessed_micros, source = excluded.source,
           private = excluded.private, embedding = excluded.embedding)sql");
-    delete_ = std::make_unique<SQLite::Statement>(
-        *db_, "DELETE FROM records WHERE ns_id = ? AND id = ?");
+    delete_ =
+        std::make_unique<SQLite::Statement>(*db_, "DELETE FROM records WHERE ns_id = ? AND id = ?");
     delete_all_ = std::make_unique<SQLite::Statement>(*db_, "DELETE FROM records WHERE ns_id = ?");
     touch_ = std::make_unique<SQLite::Statement>(
         *db_,
@@ -137,17 +137,15 @@ absl::Status MemoryDb::Prepare() {
   });
 }
 
-absl::Status MemoryDb::Load(
-    const std::function<absl::Status(const StoredNamespace&)>& on_namespace,
-    const std::function<absl::Status(int64_t, PreparedRecord)>& on_record) {
+absl::Status MemoryDb::Load(const std::function<absl::Status(const StoredNamespace&)>& on_namespace,
+                            const std::function<absl::Status(int64_t, PreparedRecord)>& on_record) {
   if (db_ == nullptr) return absl::FailedPreconditionError("memory.db is closed");
   absl::Status callback_status;
   absl::Status s = RunSqlite("memory.db: load namespaces", [&] {
     SQLite::Statement q(*db_, "SELECT ns_id, name, vector_dim FROM namespaces ORDER BY ns_id");
     while (callback_status.ok() && q.executeStep()) {
-      callback_status = on_namespace(StoredNamespace{q.getColumn(0).getInt64(),
-                                                     ColumnText(q.getColumn(1)),
-                                                     q.getColumn(2).getInt()});
+      callback_status = on_namespace(StoredNamespace{
+          q.getColumn(0).getInt64(), ColumnText(q.getColumn(1)), q.getColumn(2).getInt()});
     }
   });
   if (!s.ok()) return s;
@@ -165,8 +163,8 @@ absl::Status MemoryDb::Load(
       Record& r = prepared.record;
       r.id = ColumnText(q.getColumn(1));
       const auto corrupt = [&](absl::string_view what) {
-        return absl::DataLossError(absl::StrCat("memory.db: record \"", r.id,
-                                                "\" of namespace #", ns_id, ": ", what));
+        return absl::DataLossError(
+            absl::StrCat("memory.db: record \"", r.id, "\" of namespace #", ns_id, ": ", what));
       };
       r.content = ColumnText(q.getColumn(2));
       r.scope = ColumnText(q.getColumn(3));

@@ -7,9 +7,9 @@
 #include <cstdlib>
 #include <deque>
 #include <exception>
-#include <new>
 #include <filesystem>
 #include <memory>
+#include <new>
 #include <optional>
 #include <string>
 #include <system_error>
@@ -120,8 +120,8 @@ class MemoryStoreImpl final : public MemoryStore {
   absl::StatusOr<ScopeInfo> DoGetScopeInfo(absl::string_view ns, absl::string_view scope) const;
   absl::StatusOr<std::vector<std::string>> DoListScopes(absl::string_view ns,
                                                         absl::string_view parent) const;
-  absl::StatusOr<std::vector<CategoryCount>> DoListCategories(
-      absl::string_view ns, absl::string_view scope_prefix) const;
+  absl::StatusOr<std::vector<CategoryCount>> DoListCategories(absl::string_view ns,
+                                                              absl::string_view scope_prefix) const;
   absl::StatusOr<int64_t> DoCount(absl::string_view ns, absl::string_view scope_prefix) const;
   absl::StatusOr<int64_t> DoReset(absl::string_view ns, absl::string_view scope_prefix);
   absl::StatusOr<int64_t> DoTouchRecords(absl::string_view ns, const std::vector<std::string>& ids,
@@ -145,8 +145,8 @@ class MemoryStoreImpl final : public MemoryStore {
     std::string ns;
     // kSave / kUpdate
     std::vector<PreparedRecord> records;
-    int batch_dim = 0;               // 0 when no record has an embedding
-    std::string batch_dim_path;      // "records[i].embedding" of the first embedding
+    int batch_dim = 0;           // 0 when no record has an embedding
+    std::string batch_dim_path;  // "records[i].embedding" of the first embedding
     // kDelete / kReset (a scoped reset is a delete by scope)
     ParsedFilter filter;
     std::vector<std::string> ids;
@@ -237,7 +237,9 @@ int ResolveConcurrency(int requested) {
 }
 
 MemoryStoreImpl::MemoryStoreImpl(const MemoryStoreOptions& options, std::unique_ptr<MemoryDb> db)
-    : options_(options), arena_(ResolveConcurrency(options.search_concurrency)), db_(std::move(db)) {
+    : options_(options),
+      arena_(ResolveConcurrency(options.search_concurrency)),
+      db_(std::move(db)) {
   index_options_.parallel_min_rows = options.parallel_scan_min_rows;
   index_options_.approximate_min_candidates = options.approximate_min_candidates;
   index_options_.rerank_factor = options.rerank_factor;
@@ -279,9 +281,9 @@ absl::Status MemoryStoreImpl::LoadAll() {
         absl::MutexLock lock(&ns->mu);
         const size_t size = record.record.embedding.size();
         if (size != 0 && size != static_cast<size_t>(ns->index.dim())) {
-          return absl::DataLossError(absl::StrCat(
-              "memory.db: record \"", record.record.id, "\" of namespace \"", ns->name,
-              "\" has ", size, " dimensions, the namespace ", ns->index.dim()));
+          return absl::DataLossError(absl::StrCat("memory.db: record \"", record.record.id,
+                                                  "\" of namespace \"", ns->name, "\" has ", size,
+                                                  " dimensions, the namespace ", ns->index.dim()));
         }
         ns->index.Upsert(std::move(record));
         return absl::OkStatus();
@@ -304,9 +306,7 @@ MemoryStoreImpl::Namespace* MemoryStoreImpl::FindNamespace(absl::string_view ns)
 // ---------------------------------------------------------------------------------------
 // Group commit
 
-bool MemoryStoreImpl::ReadyToRun(Writer* w) {
-  return w->done || w->store->queue_.front() == w;
-}
+bool MemoryStoreImpl::ReadyToRun(Writer* w) { return w->done || w->store->queue_.front() == w; }
 
 absl::Status MemoryStoreImpl::Submit(Writer* w) {
   w->store = this;
@@ -598,8 +598,7 @@ void MemoryStoreImpl::Apply(Writer* w) {
 // Writes
 
 absl::StatusOr<SaveResult> MemoryStoreImpl::SaveImpl(absl::string_view ns,
-                                                     std::vector<Record> records,
-                                                     bool is_update) {
+                                                     std::vector<Record> records, bool is_update) {
   absl::Status s = CheckOpen();
   if (!s.ok()) return s;
   s = ValidateNamespace(ns);
@@ -646,7 +645,7 @@ absl::StatusOr<SaveResult> MemoryStoreImpl::SaveImpl(absl::string_view ns,
 }
 
 absl::StatusOr<SaveResult> MemoryStoreImpl::DoSave(absl::string_view ns,
-                                                 std::vector<Record> records) {
+                                                   std::vector<Record> records) {
   return SaveImpl(ns, std::move(records), /*is_update=*/false);
 }
 
@@ -657,7 +656,7 @@ absl::Status MemoryStoreImpl::DoUpdate(absl::string_view ns, Record record) {
 }
 
 absl::StatusOr<int64_t> MemoryStoreImpl::DoDelete(absl::string_view ns,
-                                                const DeleteRequest& request) {
+                                                  const DeleteRequest& request) {
   absl::Status s = CheckOpen();
   if (!s.ok()) return s;
   s = ValidateNamespace(ns);
@@ -678,7 +677,7 @@ absl::StatusOr<int64_t> MemoryStoreImpl::DoDelete(absl::string_view ns,
 }
 
 absl::StatusOr<int64_t> MemoryStoreImpl::DoReset(absl::string_view ns,
-                                               absl::string_view scope_prefix) {
+                                                 absl::string_view scope_prefix) {
   absl::Status s = CheckOpen();
   if (!s.ok()) return s;
   s = ValidateNamespace(ns);
@@ -696,9 +695,9 @@ absl::StatusOr<int64_t> MemoryStoreImpl::DoReset(absl::string_view ns,
 }
 
 absl::StatusOr<int64_t> MemoryStoreImpl::DoTouchRecords(absl::string_view ns,
-                                                      const std::vector<std::string>& ids,
-                                                      absl::string_view last_accessed,
-                                                      int64_t last_accessed_micros) {
+                                                        const std::vector<std::string>& ids,
+                                                        absl::string_view last_accessed,
+                                                        int64_t last_accessed_micros) {
   absl::Status s = CheckOpen();
   if (!s.ok()) return s;
   s = ValidateNamespace(ns);
@@ -725,8 +724,8 @@ absl::Status MemoryStoreImpl::Close() {
     if (writes_closed_) return Closed();
     writes_closed_ = true;  // new writes fail from now on
     // Let the queued writes finish.
-    queue_mu_.Await(absl::Condition(
-        +[](std::deque<Writer*>* queue) { return queue->empty(); }, &queue_));
+    queue_mu_.Await(
+        absl::Condition(+[](std::deque<Writer*>* queue) { return queue->empty(); }, &queue_));
   }
   closed_.store(true, std::memory_order_release);
   absl::MutexLock leader(&leader_mu_);
@@ -740,7 +739,7 @@ absl::Status MemoryStoreImpl::Close() {
 // Reads
 
 absl::StatusOr<SearchResult> MemoryStoreImpl::DoSearch(absl::string_view ns,
-                                                     const SearchRequest& request) const {
+                                                       const SearchRequest& request) const {
   absl::Status s = CheckOpen();
   if (!s.ok()) return s;
   s = ValidateNamespace(ns);
@@ -794,7 +793,7 @@ absl::StatusOr<SearchResult> MemoryStoreImpl::DoSearch(absl::string_view ns,
 }
 
 absl::StatusOr<std::optional<Record>> MemoryStoreImpl::DoGetRecord(absl::string_view ns,
-                                                                 absl::string_view id) const {
+                                                                   absl::string_view id) const {
   absl::Status s = CheckOpen();
   if (!s.ok()) return s;
   s = ValidateNamespace(ns);
@@ -829,7 +828,7 @@ absl::StatusOr<ListRecordsResult> MemoryStoreImpl::DoListRecords(
 }
 
 absl::StatusOr<ScopeInfo> MemoryStoreImpl::DoGetScopeInfo(absl::string_view ns,
-                                                        absl::string_view scope) const {
+                                                          absl::string_view scope) const {
   absl::Status s = CheckOpen();
   if (!s.ok()) return s;
   s = ValidateNamespace(ns);
@@ -876,7 +875,7 @@ absl::StatusOr<std::vector<CategoryCount>> MemoryStoreImpl::DoListCategories(
 }
 
 absl::StatusOr<int64_t> MemoryStoreImpl::DoCount(absl::string_view ns,
-                                               absl::string_view scope_prefix) const {
+                                                 absl::string_view scope_prefix) const {
   absl::Status s = CheckOpen();
   if (!s.ok()) return s;
   s = ValidateNamespace(ns);
@@ -908,7 +907,8 @@ absl::StatusOr<NamespaceInfo> MemoryStoreImpl::DoDescribeNamespace(absl::string_
 // ---------------------------------------------------------------------------------------
 // Public calls
 
-absl::StatusOr<SaveResult> MemoryStoreImpl::Save(absl::string_view ns, std::vector<Record> records) {
+absl::StatusOr<SaveResult> MemoryStoreImpl::Save(absl::string_view ns,
+                                                 std::vector<Record> records) {
   return Guard("Save", [&] { return DoSave(ns, std::move(records)); });
 }
 absl::StatusOr<SearchResult> MemoryStoreImpl::Search(absl::string_view ns,
@@ -1003,7 +1003,8 @@ absl::StatusOr<std::unique_ptr<MemoryStore>> MemoryStore::Open(const MemoryStore
         absl::StrCat(options.data_dir, ": cannot create the data directory: ", ec.message()));
   }
   const std::string path = (std::filesystem::path(options.data_dir) / "memory.db").string();
-  absl::StatusOr<std::unique_ptr<MemoryDb>> db = MemoryDb::Open(path, options.sync, options.busy_timeout_ms);
+  absl::StatusOr<std::unique_ptr<MemoryDb>> db =
+      MemoryDb::Open(path, options.sync, options.busy_timeout_ms);
   if (!db.ok()) return db.status();
   auto store = std::make_unique<MemoryStoreImpl>(options, *std::move(db));
   absl::Status s = store->LoadAll();

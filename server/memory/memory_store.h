@@ -44,16 +44,21 @@
 //
 // Exact and approximate search. By default a vector search is an exact float32 scan over
 // the records passing the filter (SIMD kernel chosen for the CPU at run time, parallel in a
-// oneTBB arena above parallel_scan_min_rows candidates). When at least
-// approximate_min_candidates records pass the filter, a first pass over a scalar-quantized
-// copy (uint8 per dimension, per-dimension min/step: 4x fewer bytes) keeps
-// max(limit * rerank_factor, 128) candidates, which are then rescored exactly in float32;
-// records whose values fell outside the quantizer's trained range are always rescored.
-// SearchResult::approximate reports it. Why a quantized pass rather than HNSW: filters stay
-// exact and are applied before ranking (HNSW with a selective filter loses recall or needs
-// a fallback), deletes and updates need no graph repair, memory grows by 25% instead of a
-// graph, and recall@10 against exact search is >= 0.99 on random and clustered data (the
-// unit tests measure it).
+// oneTBB arena above parallel_scan_min_rows candidates); it runs at the machine's memory
+// bandwidth. When at least approximate_min_candidates records pass the filter (and the
+// rescoring pool below is at most a quarter of them), a first pass over a scalar-quantized
+// copy (uint8 per dimension, per-dimension min/step: 4x fewer bytes, scored with an integer
+// dot product) keeps max(limit * rerank_factor, 128) candidates, which are then rescored
+// exactly in float32, so returned scores are always exact; records whose values fell
+// outside the quantizer's trained range are always rescored. SearchResult::approximate
+// reports it; SearchStrategy forces either path. The quantized copy is built on the write
+// path, under the namespace's lock, when a write crosses the threshold, when the namespace
+// has doubled since the last build, or when out-of-range rows pile up (two passes over the
+// namespace's vectors; searches of that namespace wait meanwhile). Why a quantized pass rather than
+// HNSW: filters stay exact and are applied before ranking (HNSW with a selective filter loses
+// recall or needs a fallback), deletes and updates need no graph repair, memory grows by 25%
+// instead of a graph, and recall@10 against exact search is >= 0.99 on random and clustered data
+// (the unit tests measure it; 1.0 on both at 20k x 128).
 //
 // Dimensions. The first saved non-empty embedding fixes the namespace's dimension; all
 // non-empty embeddings in one batch must agree. A save, update or search with another
@@ -251,8 +256,8 @@ class MemoryStore {
                                                  absl::string_view scope) const = 0;
 
   // Sorted immediate child scopes of `parent` ("" or "/" = root), as full paths.
-  virtual absl::StatusOr<std::vector<std::string>> ListScopes(
-      absl::string_view ns, absl::string_view parent) const = 0;
+  virtual absl::StatusOr<std::vector<std::string>> ListScopes(absl::string_view ns,
+                                                              absl::string_view parent) const = 0;
 
   // Category -> number of records under `scope_prefix` carrying it, sorted by category.
   virtual absl::StatusOr<std::vector<CategoryCount>> ListCategories(

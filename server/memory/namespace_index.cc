@@ -258,8 +258,7 @@ bool NamespaceIndex::Remove(absl::string_view id) {
   return true;
 }
 
-bool NamespaceIndex::Touch(absl::string_view id, absl::string_view last_accessed,
-                           int64_t micros) {
+bool NamespaceIndex::Touch(absl::string_view id, absl::string_view last_accessed, int64_t micros) {
   auto it = slot_by_id_.find(id);
   if (it == slot_by_id_.end()) return false;
   Record& record = slots_[it->second].record;
@@ -467,9 +466,9 @@ std::vector<std::string> NamespaceIndex::MatchingIds(
   return out;
 }
 
-std::vector<std::string> NamespaceIndex::FilterIds(
-    const std::vector<std::string>& ids, const ParsedFilter& filter,
-    std::optional<int64_t> older_than_micros) const {
+std::vector<std::string> NamespaceIndex::FilterIds(const std::vector<std::string>& ids,
+                                                   const ParsedFilter& filter,
+                                                   std::optional<int64_t> older_than_micros) const {
   const CompiledFilter cf = Compile(filter, older_than_micros);
   std::vector<std::string> out;
   for (const std::string& id : ids) {
@@ -482,8 +481,8 @@ std::vector<std::string> NamespaceIndex::FilterIds(
 // ---------------------------------------------------------------------------------------
 // Search
 
-std::vector<Hit> NamespaceIndex::ExactTopK(const float* query, const uint32_t* candidates,
-                                           size_t n, size_t k) const {
+std::vector<Hit> NamespaceIndex::ExactTopK(const float* query, const uint32_t* candidates, size_t n,
+                                           size_t k) const {
   const IdTieLess less{this};
   const size_t stride = vectors_.stride();
   auto scan = [&](size_t begin, size_t end, TopK<IdTieLess>& top) {

@@ -211,9 +211,7 @@ class NamespaceIndex {
                                size_t k) const;
 
   Record Materialize(uint32_t slot, bool with_embedding) const;
-  bool IdLess(uint32_t a, uint32_t b) const {
-    return slots_[a].record.id < slots_[b].record.id;
-  }
+  bool IdLess(uint32_t a, uint32_t b) const { return slots_[a].record.id < slots_[b].record.id; }
   void RemoveSlot(uint32_t slot);
   void EncodeRow(uint32_t slot);
   void TrainQuantizer();
@@ -226,9 +224,9 @@ class NamespaceIndex {
   size_t live_count_ = 0;
 
   std::vector<Slot> slots_;
-  std::vector<uint8_t> live_;           // by slot
-  std::vector<uint32_t> scope_id_;      // by slot
-  std::vector<int64_t> created_micros_; // by slot
+  std::vector<uint8_t> live_;            // by slot
+  std::vector<uint32_t> scope_id_;       // by slot
+  std::vector<int64_t> created_micros_;  // by slot
   std::vector<uint32_t> free_slots_;
   absl::flat_hash_map<std::string, uint32_t> slot_by_id_;
 

@@ -73,7 +73,8 @@ enum class SearchStrategy {
   kAuto,
   // Always the exact float32 scan (benchmarks, tests).
   kExact,
-  // The quantized pass whenever the namespace has a quantized index, regardless of size.
+  // The quantized pass whenever the namespace has a quantized index and more records pass
+  // the filter than the rescoring pool holds (otherwise exact).
   kApproximate,
 };
 

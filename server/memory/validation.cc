@@ -33,7 +33,7 @@ absl::Status CheckText(absl::string_view text, absl::string_view path, size_t ma
 }
 
 absl::StatusOr<std::shared_ptr<const JsonValue>> ParseMetadataObject(absl::string_view text,
-                                                                      absl::string_view path) {
+                                                                     absl::string_view path) {
   if (text.empty()) return std::shared_ptr<const JsonValue>();
   if (text.size() > kMaxMetadataBytes) {
     return Invalid(path, absl::StrCat("longer than ", kMaxMetadataBytes, " bytes"));
@@ -58,8 +58,8 @@ absl::Status ValidateRecordId(absl::string_view id, absl::string_view path) {
 
 absl::Status ValidateEmbedding(const std::vector<float>& embedding, absl::string_view path) {
   if (embedding.size() > static_cast<size_t>(kMaxDimension)) {
-    return Invalid(path, absl::StrCat("more than ", kMaxDimension, " dimensions (",
-                                      embedding.size(), ")"));
+    return Invalid(
+        path, absl::StrCat("more than ", kMaxDimension, " dimensions (", embedding.size(), ")"));
   }
   for (size_t j = 0; j < embedding.size(); ++j) {
     if (!std::isfinite(embedding[j])) {
@@ -136,18 +136,18 @@ absl::StatusOr<ParsedFilter> ParseFilter(const RecordFilter& filter, absl::strin
     if (!s.ok()) return s;
   }
   out.categories = filter.categories;
-  absl::StatusOr<std::shared_ptr<const JsonValue>> metadata = ParseMetadataObject(
-      filter.metadata_filter_json, absl::StrCat(path, ".metadata_filter_json"));
+  absl::StatusOr<std::shared_ptr<const JsonValue>> metadata =
+      ParseMetadataObject(filter.metadata_filter_json, absl::StrCat(path, ".metadata_filter_json"));
   if (!metadata.ok()) return metadata.status();
   if (*metadata != nullptr) out.metadata = (*metadata)->object();
   return out;
 }
 
 absl::Status DimensionMismatchError(int stored_dim, int new_dim, absl::string_view path) {
-  absl::Status status = absl::FailedPreconditionError(absl::StrCat(
-      path, ": embedding dimension mismatch: the namespace stores ", stored_dim,
-      "-dimensional vectors, got a ", new_dim,
-      "-dimensional one (reset the namespace to change the dimension)"));
+  absl::Status status = absl::FailedPreconditionError(
+      absl::StrCat(path, ": embedding dimension mismatch: the namespace stores ", stored_dim,
+                   "-dimensional vectors, got a ", new_dim,
+                   "-dimensional one (reset the namespace to change the dimension)"));
   SetErrorDetail(status, kReasonDetail, kEmbeddingDimensionMismatch);
   SetErrorDetail(status, kStoredDimDetail, absl::StrCat(stored_dim));
   SetErrorDetail(status, kNewDimDetail, absl::StrCat(new_dim));

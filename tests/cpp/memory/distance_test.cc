@@ -1,0 +1,96 @@
+#include "server/memory/distance.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "gtest/gtest.h"
+
+namespace fast_crewai::memory::simd {
+namespace {
+
+// Reference in double.
+double L2Reference(const std::vector<float>& a, const std::vector<float>& b) {
+  double s = 0;
+  for (size_t i = 0; i < a.size(); ++i) s += (double(a[i]) - b[i]) * (double(a[i]) - b[i]);
+  return s;
+}
+
+TEST(DistanceTest, BestIsSupportedAndScalarIsFirst) {
+  const std::vector<const Kernels*> kernels = SupportedKernels();
+  ASSERT_FALSE(kernels.empty());
+  EXPECT_STREQ(kernels.front()->name, "scalar");
+  bool best_listed = false;
+  for (const Kernels* k : kernels) best_listed |= (k == &BestKernels());
+  EXPECT_TRUE(best_listed) << BestKernels().name;
+  // The CI machine and every x86-64 machine we deploy on have at least AVX2.
+  __builtin_cpu_init();
+  if (__builtin_cpu_supports("avx512f")) {
+    EXPECT_STREQ(BestKernels().name, "avx512");
+  } else if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) {
+    EXPECT_STREQ(BestKernels().name, "avx2");
+  }
+}
+
+TEST(DistanceTest, EveryVariantMatchesTheReference) {
+  std::mt19937 rng(7);
+  std::normal_distribution<float> normal(0.0f, 3.0f);
+  for (const Kernels* k : SupportedKernels()) {
+    for (size_t n : {16u, 32u, 48u, 64u, 80u, 128u, 1536u, 3072u, 16384u}) {
+      std::vector<float> a(n), b(n);
+      for (size_t i = 0; i < n; ++i) {
+        a[i] = normal(rng);
+        b[i] = normal(rng);
+      }
+      const double want = L2Reference(a, b);
+      const double got = k->l2_squared(a.data(), b.data(), n);
+      EXPECT_NEAR(got, want, 1e-5 * want) << k->name << " n=" << n;
+      EXPECT_EQ(k->l2_squared(a.data(), a.data(), n), 0.0f) << k->name;
+    }
+  }
+}
+
+TEST(DistanceTest, EveryDotVariantMatchesTheReferenceExactly) {
+  std::mt19937 rng(11);
+  std::uniform_int_distribution<int> code(0, 255);
+  for (const Kernels* k : SupportedKernels()) {
+    for (size_t n : {64u, 128u, 192u, 1536u, 3072u, 16384u}) {
+      const int32_t max_weight = MaxDotWeight(n);
+      std::uniform_int_distribution<int> weight(-max_weight, max_weight);
+      std::vector<int16_t> w(n);
+      std::vector<uint8_t> codes(n);
+      int64_t want = 0;
+      for (size_t i = 0; i < n; ++i) {
+        w[i] = static_cast<int16_t>(weight(rng));
+        codes[i] = static_cast<uint8_t>(code(rng));
+        want += int64_t{w[i]} * codes[i];
+      }
+      EXPECT_EQ(k->dot_u8_i16(w.data(), codes.data(), n), want) << k->name << " n=" << n;
+      // The worst case at the bound does not overflow.
+      std::fill(w.begin(), w.end(), static_cast<int16_t>(-max_weight));
+      std::fill(codes.begin(), codes.end(), uint8_t{255});
+      EXPECT_EQ(k->dot_u8_i16(w.data(), codes.data(), n), -int64_t{max_weight} * 255 * int64_t(n))
+          << k->name << " n=" << n;
+    }
+  }
+  EXPECT_EQ(MaxDotWeight(64), 32767);
+  EXPECT_LE(int64_t{MaxDotWeight(16384)} * 255 * 16384, (int64_t{1} << 31) - 1);
+}
+
+TEST(DistanceTest, UnalignedInputs) {
+  // The index aligns rows, but the kernels must not rely on it.
+  std::vector<float> a(1 + 64), b(3 + 64);
+  for (size_t i = 0; i < 64; ++i) {
+    a[1 + i] = static_cast<float>(i);
+    b[3 + i] = static_cast<float>(i) + 0.5f;
+  }
+  for (const Kernels* k : SupportedKernels()) {
+    EXPECT_FLOAT_EQ(k->l2_squared(a.data() + 1, b.data() + 3, 64), 64 * 0.25f) << k->name;
+  }
+}
+
+}  // namespace
+}  // namespace fast_crewai::memory::simd
