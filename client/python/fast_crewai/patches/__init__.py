@@ -73,7 +73,7 @@ class PatcherSpec:
 
 
 _DEFAULT: tuple[PatcherSpec, ...] = (
-    PatcherSpec("memory", "memory_storage", None),
+    PatcherSpec("memory", "memory_storage", "fast_crewai.patches.memory:MemoryPatcher"),
     PatcherSpec("cache", "tool_cache", None),
     PatcherSpec("database", "task_outputs", None),
     PatcherSpec("tasks", "task_scheduler", None),
