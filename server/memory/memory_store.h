@@ -72,7 +72,8 @@
 //
 // Validation. Every argument is validated before anything is written (a whole batch is
 // validated before any of it is stored); errors are INVALID_ARGUMENT with the field path
-// first ("records[2].embedding[7]: not a finite number"). Limits are in types.h. Duplicate
+// first ("records[2].embedding[7]: not a finite number"). Empty content is valid.
+// Limits are in types.h. Duplicate
 // ids within one Save batch: the last occurrence wins (the batch is an ordered sequence of
 // upserts).
 //
@@ -126,9 +127,10 @@
 // 10. Writes by one process are visible to every other process at once (LanceDB handles
 //     see other processes' writes only after reopening the table).
 // 11. Ties in search results are ordered by id (LanceDB: unspecified).
-// 12. Validation rejects what LanceDB would store or choke on: empty content, NaN/Inf in
-//     embeddings, scopes not starting with "/", ids/namespaces with control characters,
-//     limits outside 1..10000 (LanceDB returns [] for limit <= 0).
+// 12. Validation rejects what LanceDB would store or choke on: NaN/Inf in embeddings, scopes
+//     not starting with "/", ids/namespaces with control characters, list limits outside
+//     1..10000 (LanceDB's list_records returns [] for limit <= 0; its search raises, as the
+//     daemon does). Empty content is stored, as LanceDB stores it.
 #ifndef FAST_CREWAI_SERVER_MEMORY_MEMORY_STORE_H_
 #define FAST_CREWAI_SERVER_MEMORY_MEMORY_STORE_H_
 

@@ -76,8 +76,10 @@ absl::Status ValidateTimestampText(absl::string_view text, absl::string_view pat
 absl::StatusOr<PreparedRecord> PrepareRecord(Record record, absl::string_view path) {
   absl::Status s = ValidateRecordId(record.id, absl::StrCat(path, ".id"));
   if (!s.ok()) return s;
+  // Empty content is allowed: CrewAI's Memory stores it (remember("") reaches the storage),
+  // and the daemon must not fail where CrewAI's own storage succeeds.
   s = CheckText(record.content, absl::StrCat(path, ".content"), kMaxContentBytes,
-                /*allow_empty=*/false, /*allow_control=*/true);
+                /*allow_empty=*/true, /*allow_control=*/true);
   if (!s.ok()) return s;
   const std::string scope_path = absl::StrCat(path, ".scope");
   if (record.scope.empty() || record.scope.front() != '/') {

@@ -612,6 +612,16 @@ TEST_F(MemoryStoreTest, RecordsWithoutEmbeddingAreZeroFilledOnceTheDimensionIsKn
 // ---------------------------------------------------------------------------------------
 // Validation: INVALID_ARGUMENT naming the field, and nothing changes.
 
+// CrewAI's Memory stores empty content; the daemon keeps it too (and returns it unchanged).
+TEST_F(MemoryStoreTest, EmptyContentIsStored) {
+  Record empty = MakeRecord("empty", "", "/e", {1, 2});
+  ASSERT_THAT(store_->Save("ns", {empty}).status(), IsOk());
+  absl::StatusOr<std::optional<Record>> got = store_->GetRecord("ns", "empty");
+  ASSERT_THAT(got.status(), IsOk());
+  ASSERT_TRUE(got->has_value());
+  EXPECT_EQ((*got)->content, "");
+}
+
 TEST_F(MemoryStoreTest, InvalidRecordsAreRejectedAndNothingChanges) {
   SaveScopeTree();
   const std::vector<std::string> before = AllIds();
@@ -628,7 +638,6 @@ TEST_F(MemoryStoreTest, InvalidRecordsAreRejectedAndNothingChanges) {
       {[](Record& r) { r.id = std::string(kMaxIdBytes + 1, 'x'); }, "records[1].id: longer"},
       {[](Record& r) { r.id = "a\nb"; }, "records[1].id: contains a control character"},
       {[](Record& r) { r.id = "\xC3\x28"; }, "records[1].id: not valid UTF-8"},
-      {[](Record& r) { r.content = ""; }, "records[1].content: must not be empty"},
       {[](Record& r) { r.content = std::string(kMaxContentBytes + 1, 'x'); },
        "records[1].content: longer"},
       {[](Record& r) { r.scope = "a/b"; }, "records[1].scope: must start with \"/\""},
