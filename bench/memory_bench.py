@@ -1,0 +1,182 @@
+"""Memory store: fast-crewai-server against CrewAI's own LanceDB storage, side by side.
+
+Both are driven through the same CrewAI StorageBackend calls from Python (`save`, `search`), on
+the same records and queries, in one run:
+
+  * save throughput (records/s), batches of --batch records;
+  * search latency p50 / p99, without a filter and with a scope filter (a quarter of the
+    records);
+  * the in-process numpy flat scan of the same data (and FAISS IndexFlatL2 when installed), as
+    the floor a remote store can be compared with.
+
+Ratios are peer / fast-crewai for latency and fast-crewai / peer for throughput: above 1 means
+fast-crewai is faster.
+
+  .venv/bin/python bench/memory_bench.py                       # 10k and 100k x 1536, 10k x 3072
+  .venv/bin/python bench/memory_bench.py --sizes 10000 --dims 1536 --queries 50   # quick
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+import uuid
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from harness import Table, percentile  # noqa: E402
+from server_process import running_daemon  # noqa: E402
+
+SCOPES = ["/crew/a/agent/x", "/crew/a/agent/y", "/crew/b/agent/x", "/crew/b/agent/y"]
+
+
+def make_chunk(seed: int, start: int, count: int, dim: int) -> tuple[list, np.ndarray]:
+    from crewai.memory.types import MemoryRecord
+
+    rng = np.random.default_rng(seed * 1_000_003 + start)
+    vectors = rng.standard_normal((count, dim), dtype=np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    base = datetime(2026, 1, 1)
+    records = [
+        MemoryRecord(
+            id=str(uuid.UUID(int=start + i + 1)),
+            content=f"memory number {start + i}",
+            scope=SCOPES[(start + i) % len(SCOPES)],
+            categories=["c%d" % ((start + i) % 7)],
+            metadata={"n": start + i},
+            importance=0.5,
+            created_at=base + timedelta(seconds=start + i),
+            last_accessed=base + timedelta(seconds=start + i),
+            embedding=vectors[i].tolist(),
+        )
+        for i in range(count)
+    ]
+    return records, vectors
+
+
+def bench_size(n: int, dim: int, queries: int, batch: int, endpoint_dir: Path) -> list[str]:
+    from crewai.memory.storage.lancedb_storage import LanceDBStorage
+
+    from fast_crewai.memory.daemon_storage import DaemonStorage
+
+    lance = LanceDBStorage(path=str(endpoint_dir / f"lancedb-{n}-{dim}"), vector_dim=dim)
+    daemon = DaemonStorage(path=str(endpoint_dir / f"daemon-{n}-{dim}"), require_daemon=True)
+
+    save_time = {"daemon": 0.0, "lancedb": 0.0}
+    all_vectors = []
+    for start in range(0, n, batch):
+        records, vectors = make_chunk(7, start, min(batch, n - start), dim)
+        all_vectors.append(vectors)
+        # Alternate which store goes first so neither always meets a cold cache.
+        order = [("daemon", daemon), ("lancedb", lance)]
+        if (start // batch) % 2:
+            order.reverse()
+        for name, store in order:
+            t0 = time.perf_counter()
+            store.save(records)
+            save_time[name] += time.perf_counter() - t0
+    data = np.concatenate(all_vectors)
+
+    rng = np.random.default_rng(99)
+    qs = rng.standard_normal((queries, dim), dtype=np.float32)
+    qs /= np.linalg.norm(qs, axis=1, keepdims=True)
+    qlists = [q.tolist() for q in qs]
+
+    def run(store, scope):
+        out = []
+        for q in qlists[:3]:
+            store.search(q, scope_prefix=scope, limit=10)
+        for q in qlists:
+            t0 = time.perf_counter()
+            store.search(q, scope_prefix=scope, limit=10)
+            out.append(time.perf_counter() - t0)
+        return out
+
+    table = Table(f"memory {n:,} x {dim}: save throughput, fast-crewai-server vs CrewAI LanceDBStorage",
+                  "fast-crewai", "lancedb", unit="/s")
+    table.add(f"bulk load, batch {batch}", n / save_time["daemon"], n / save_time["lancedb"])
+    # CrewAI saves what one remember() call produced: a handful of records per call.
+    for small, calls in ((1, 100), (10, 40)):
+        spent = {"daemon": [], "lancedb": []}
+        for c in range(calls):
+            records, _ = make_chunk(8, n + c * small, small, dim)
+            for name, store in (("daemon", daemon), ("lancedb", lance)) if c % 2 else (("lancedb", lance), ("daemon", daemon)):
+                t0 = time.perf_counter()
+                store.save(records)
+                spent[name].append(time.perf_counter() - t0)
+        table.add(f"batch {small} (median call)", small / percentile(spent["daemon"], 50),
+                  small / percentile(spent["lancedb"], 50))
+    lines = [table.render()]
+
+    lat = Table(f"memory {n:,} x {dim}: search latency (limit 10)", "fast-crewai", "lancedb")
+    for label, scope in (("no filter", None), ("scope filter 1/4", "/crew/a/agent/x")):
+        d = run(daemon, scope)
+        lance_t = run(lance, scope)
+        lat.add(f"{label} p50", percentile(d, 50), percentile(lance_t, 50))
+        lat.add(f"{label} p99", percentile(d, 99), percentile(lance_t, 99))
+    lines.append(lat.render())
+
+    # In-process floors: numpy (and FAISS when installed) flat scans of the same matrix.
+    def numpy_scan(q):
+        d2 = ((data - q) ** 2).sum(axis=1)
+        return np.argpartition(d2, 10)[:10]
+
+    np_times = []
+    for q in qs:
+        t0 = time.perf_counter()
+        numpy_scan(q)
+        np_times.append(time.perf_counter() - t0)
+    floor = Table(f"memory {n:,} x {dim}: remote search vs in-process flat scans", "fast-crewai", "numpy")
+    d = run(daemon, None)
+    floor.add("p50 (daemon incl. gRPC + Python)", percentile(d, 50), percentile(np_times, 50))
+    lines.append(floor.render())
+    try:
+        import faiss  # type: ignore
+
+        index = faiss.IndexFlatL2(dim)
+        index.add(data)
+        f_times = []
+        for q in qs:
+            t0 = time.perf_counter()
+            index.search(q.reshape(1, -1), 10)
+            f_times.append(time.perf_counter() - t0)
+        ft = Table(f"memory {n:,} x {dim}: remote search vs FAISS IndexFlatL2 (in-process)", "fast-crewai", "faiss")
+        ft.add("p50", percentile(d, 50), percentile(f_times, 50))
+        lines.append(ft.render())
+    except ImportError:
+        lines.append("(faiss not installed: pip install faiss-cpu to add the FAISS column)")
+    daemon.close()
+    return lines
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", default="10000,100000")
+    parser.add_argument("--dims", default="1536")
+    parser.add_argument("--extra", default="10000x3072", help="extra size x dim pairs, comma separated")
+    parser.add_argument("--queries", type=int, default=100)
+    parser.add_argument("--batch", type=int, default=500)
+    args = parser.parse_args()
+
+    cases = [(int(n), int(d)) for n in args.sizes.split(",") for d in args.dims.split(",")]
+    if args.extra:
+        cases += [tuple(int(x) for x in pair.split("x")) for pair in args.extra.split(",")]
+    with tempfile.TemporaryDirectory(prefix="fc-bench-") as tmp, running_daemon(Path(tmp) / "data") as endpoint:
+        os.environ["FAST_CREWAI_ENDPOINT"] = endpoint
+        os.environ["CREWAI_STORAGE_DIR"] = tmp
+        print(f"fast-crewai-server at {endpoint}; data in {tmp}")
+        for n, dim in cases:
+            for line in bench_size(n, dim, args.queries, args.batch, Path(tmp)):
+                print(line, flush=True)
+            print()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
