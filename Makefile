@@ -34,7 +34,12 @@ build: install $(BUILD_DIR)/build.ninja
 serve: build
 	exec $(SERVER) $(SERVE_ARGS)
 
-test: build check-protos test-cpp test-python
+# Both suites run even when the first fails, so one run reports every failure.
+test: build check-protos
+	@status=0; \
+	$(MAKE) --no-print-directory test-cpp || status=1; \
+	$(MAKE) --no-print-directory test-python || status=1; \
+	exit $$status
 
 test-cpp:
 	cd $(BUILD_DIR) && ctest --output-on-failure -j $(JOBS)

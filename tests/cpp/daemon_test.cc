@@ -85,13 +85,14 @@ TEST(DaemonTest, StartsOnAFreePortAndReportsHealth) {
 
   EXPECT_EQ(*CheckHealth(channel, ""), HealthStatus::kServing);
   EXPECT_EQ(*CheckHealth(channel, "fast_crewai.v1.ServerService"), HealthStatus::kServing);
+  EXPECT_EQ(*CheckHealth(channel, kMemory), HealthStatus::kServing);
   // Declared in v1 but not wired in this build.
-  for (const char* name :
-       {kMemory, "fast_crewai.v1.CacheService", "fast_crewai.v1.PersistenceService",
-        "fast_crewai.v1.SchedulerService"}) {
+  for (const char* name : {"fast_crewai.v1.CacheService", "fast_crewai.v1.PersistenceService",
+                           "fast_crewai.v1.SchedulerService"}) {
     EXPECT_EQ(*CheckHealth(channel, name), HealthStatus::kNotServing) << name;
   }
-  EXPECT_EQ(CallMemoryCount(channel).error_code(), grpc::StatusCode::UNIMPLEMENTED);
+  // The memory service answers (here: the request names no namespace).
+  EXPECT_EQ(CallMemoryCount(channel).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
 
   clock.Advance(absl::Seconds(12));
   ASSERT_OK_AND_ASSIGN(v1::GetServerInfoResponse info, GetServerInfo(channel));
@@ -102,11 +103,28 @@ TEST(DaemonTest, StartsOnAFreePortAndReportsHealth) {
   ASSERT_EQ(info.services_size(), 5);
   EXPECT_EQ(info.services(0).name(), "fast_crewai.v1.ServerService");
   EXPECT_TRUE(info.services(0).implemented());
-  for (int i = 1; i < info.services_size(); ++i) {
+  EXPECT_EQ(info.services(1).name(), kMemory);
+  EXPECT_TRUE(info.services(1).implemented());
+  EXPECT_EQ(info.services(1).health(), "SERVING");
+  for (int i = 2; i < info.services_size(); ++i) {
     EXPECT_FALSE(info.services(i).implemented()) << info.services(i).name();
     EXPECT_EQ(info.services(i).health(), "NOT_SERVING");
   }
   daemon->Shutdown(absl::Seconds(1));
+}
+
+TEST(DaemonTest, ADamagedDatabaseFailsTheStartAndIsLeftUntouched) {
+  TempDir dir;
+  FakeClock clock;
+  Config config = TestConfig(dir);
+  const std::string db = dir.WriteFile("data/memory.db", "not an SQLite file, but precious");
+  absl::StatusOr<std::unique_ptr<Daemon>> daemon = Daemon::Start(config, &clock);
+  // DATA_LOSS is what main() turns into exit code 3.
+  EXPECT_THAT(daemon.status(), StatusIs(absl::StatusCode::kDataLoss, ::testing::_));
+  EXPECT_EQ(testing::ReadFileToString(db), "not an SQLite file, but precious");
+  // The LOCK is released, so a fixed file can be served at once.
+  std::filesystem::remove(db);
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<Daemon> again, Daemon::Start(config, &clock));
 }
 
 TEST(DaemonTest, ShutdownFlipsHealthThenStopsServing) {
@@ -141,19 +159,19 @@ TEST(DaemonTest, CreatesTheDataDirAndKeepsExistingFiles) {
     EXPECT_EQ(st.st_mode & 0777, 0700u);
     EXPECT_TRUE(std::filesystem::exists(config.storage.data_dir + "/LOCK"));
   }
-  // Existing data survives a start and a stop byte for byte, and nothing else is left behind.
-  const std::string db = dir.WriteFile("nested/deeper/data/memory.db", "precious bytes");
+  // Existing files survive a start and a stop byte for byte, and nothing else is left behind.
+  const std::string notes = dir.WriteFile("nested/deeper/data/notes.txt", "precious bytes");
   {
     ASSERT_OK_AND_ASSIGN(std::unique_ptr<Daemon> daemon, Daemon::Start(config, &clock));
     daemon->Shutdown(absl::ZeroDuration());
   }
-  EXPECT_EQ(testing::ReadFileToString(db), "precious bytes");
+  EXPECT_EQ(testing::ReadFileToString(notes), "precious bytes");
   std::vector<std::string> names;
   for (const auto& entry : std::filesystem::directory_iterator(config.storage.data_dir)) {
     names.push_back(entry.path().filename().string());
   }
   std::sort(names.begin(), names.end());
-  EXPECT_THAT(names, ::testing::ElementsAre("LOCK", "memory.db"));
+  EXPECT_THAT(names, ::testing::ElementsAre("LOCK", "memory.db", "notes.txt"));
 }
 
 TEST(DaemonTest, LockKeepsASecondDaemonOffTheSameDataDir) {
@@ -285,8 +303,9 @@ TEST(DaemonTest, TokenGuardsServicesButNotHealthOrServerInfo) {
   auto channel = Connect(daemon->tcp_address());
   EXPECT_EQ(CallMemoryCount(channel).error_code(), grpc::StatusCode::UNAUTHENTICATED);
   EXPECT_EQ(CallMemoryCount(channel, "wrong").error_code(), grpc::StatusCode::UNAUTHENTICATED);
+  // With the token the call reaches the service, which rejects the empty namespace.
   EXPECT_EQ(CallMemoryCount(channel, "daemon-test-token").error_code(),
-            grpc::StatusCode::UNIMPLEMENTED);
+            grpc::StatusCode::INVALID_ARGUMENT);
   EXPECT_EQ(*CheckHealth(channel, ""), HealthStatus::kServing);
   ASSERT_OK_AND_ASSIGN(v1::GetServerInfoResponse info, GetServerInfo(channel));
   EXPECT_TRUE(info.auth_required());
