@@ -240,7 +240,7 @@ MemoryStoreImpl::MemoryStoreImpl(const MemoryStoreOptions& options, std::unique_
     : options_(options),
       arena_(ResolveConcurrency(options.search_concurrency)),
       db_(std::move(db)) {
-  index_options_.parallel_min_rows = options.parallel_scan_min_rows;
+  index_options_.parallel_min_bytes = options.parallel_scan_min_bytes;
   index_options_.approximate_min_candidates = options.approximate_min_candidates;
   index_options_.rerank_factor = options.rerank_factor;
   index_options_.arena = &arena_;

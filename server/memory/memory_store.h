@@ -44,7 +44,7 @@
 //
 // Exact and approximate search. By default a vector search is an exact float32 scan over
 // the records passing the filter (SIMD kernel chosen for the CPU at run time, parallel in a
-// oneTBB arena above parallel_scan_min_rows candidates); it runs at the machine's memory
+// oneTBB arena above parallel_scan_min_bytes of vectors); it runs at the machine's memory
 // bandwidth. When at least approximate_min_candidates records pass the filter (and the
 // rescoring pool below is at most a quarter of them), a first pass over a scalar-quantized
 // copy (uint8 per dimension, per-dimension min/step: 4x fewer bytes, scored with an integer
@@ -166,8 +166,10 @@ struct MemoryStoreOptions {
   // Threads of the search arena (tbb::task_arena), including the calling thread.
   // 0 = std::thread::hardware_concurrency(). 1 disables parallel scans.
   int search_concurrency = 0;
-  // A scan over at least this many candidates runs in parallel. Default: 20000.
-  int64_t parallel_scan_min_rows = 20000;
+  // A scan reading at least this many bytes of vectors runs in parallel (about a
+  // millisecond of memory bandwidth; below it the fork/join costs more than it saves).
+  // Default: 8 MiB.
+  int64_t parallel_scan_min_bytes = 8 << 20;
   // A namespace with at least this many records keeps a quantized index, and a kAuto
   // search with at least this many candidates uses it. Default: 50000.
   int64_t approximate_min_candidates = 50000;

@@ -493,7 +493,8 @@ std::vector<Hit> NamespaceIndex::ExactTopK(const float* query, const uint32_t* c
       top.Push(l2(query, vectors_.Row(slot), stride), slot);
     }
   };
-  if (options_.arena != nullptr && n >= static_cast<size_t>(options_.parallel_min_rows) &&
+  if (options_.arena != nullptr &&
+      n * stride * sizeof(float) >= static_cast<size_t>(options_.parallel_min_bytes) &&
       options_.arena->max_concurrency() > 1) {
     TopK<IdTieLess> merged = options_.arena->execute([&] {
       return tbb::parallel_reduce(
@@ -554,7 +555,7 @@ std::vector<Hit> NamespaceIndex::QuantizedTopK(const float* query,
   };
   const size_t n = candidates.size();
   Partial first{TopK<SlotTieLess>(pool, SlotTieLess{}), {}};
-  if (options_.arena != nullptr && n >= static_cast<size_t>(options_.parallel_min_rows) &&
+  if (options_.arena != nullptr && n * cs >= static_cast<size_t>(options_.parallel_min_bytes) &&
       options_.arena->max_concurrency() > 1) {
     first = options_.arena->execute([&] {
       return tbb::parallel_reduce(

@@ -48,8 +48,9 @@
 namespace fast_crewai::memory {
 
 struct IndexOptions {
-  // Candidate lists at least this long are scanned in parallel in `arena`.
-  int64_t parallel_min_rows = 20000;
+  // A scan reading at least this many bytes of vectors runs in parallel in `arena` (bytes,
+  // not rows: 10k rows of 3072 floats are as much work as 20k rows of 1536).
+  int64_t parallel_min_bytes = 8 << 20;
   // The quantized index exists while the namespace has at least this many live records,
   // and a kAuto search uses it when at least this many records pass its filter.
   int64_t approximate_min_candidates = 50000;

@@ -100,7 +100,7 @@ TEST(SearchTest, ExactSearchEqualsBruteForceOnGridData) {
   for (int concurrency : {1, 2}) {
     MemoryStoreOptions options = TestOptions(dir.path() + "/c" + std::to_string(concurrency));
     options.search_concurrency = concurrency;
-    options.parallel_scan_min_rows = 100;  // exercise the parallel path on small data
+    options.parallel_scan_min_bytes = 1;  // exercise the parallel path on small data
     std::unique_ptr<MemoryStore> store = OpenStore(options);
     ASSERT_NE(store, nullptr);
     const std::vector<Record> corpus = MakeCorpus(testing::GridVectors(3000, 37, 1), 2);
@@ -171,7 +171,7 @@ TEST(SearchTest, ParallelScanEqualsSerialScan) {
   for (int concurrency : {1, 2}) {
     MemoryStoreOptions options = TestOptions(dir.path() + "/p" + std::to_string(concurrency));
     options.search_concurrency = concurrency;
-    options.parallel_scan_min_rows = 1;
+    options.parallel_scan_min_bytes = 1;
     std::unique_ptr<MemoryStore> store = OpenStore(options);
     ASSERT_NE(store, nullptr);
     EXPECT_EQ(store->GetStats().search_concurrency, concurrency);
