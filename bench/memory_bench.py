@@ -155,6 +155,63 @@ def bench_size(n: int, dim: int, queries: int, batch: int, endpoint_dir: Path) -
     return lines
 
 
+def _concurrent_writer(kind: str, path: str, endpoint: str, worker: int, calls: int, dim: int,
+                       start_at: float, out) -> None:
+    """One agent process: `calls` single-record saves into the shared store at `path`."""
+    os.environ["FAST_CREWAI_ENDPOINT"] = endpoint
+    if kind == "daemon":
+        from fast_crewai.memory.daemon_storage import DaemonStorage
+
+        store = DaemonStorage(path=path, require_daemon=True)
+    else:
+        from crewai.memory.storage.lancedb_storage import LanceDBStorage
+
+        store = LanceDBStorage(path=path, vector_dim=dim)
+    chunks = [make_chunk(9, 10_000_000 + worker * calls + c, 1, dim)[0] for c in range(calls)]
+    while time.time() < start_at:
+        time.sleep(0.001)
+    t0 = time.perf_counter()
+    for records in chunks:
+        store.save(records)
+    out.put(time.perf_counter() - t0)
+
+
+def bench_concurrent_writers(processes: int, calls: int, dim: int, root: Path, endpoint: str) -> str:
+    """`processes` agent processes saving one record per call into ONE shared store: the
+    aggregate rate, and whether every record is there afterwards."""
+    import multiprocessing as mp
+
+    ctx = mp.get_context("spawn")
+    rates = {}
+    for kind in ("daemon", "lancedb"):
+        path = str(root / f"shared-{kind}")
+        queue = ctx.Queue()
+        start_at = time.time() + 8.0  # every process imported and opened its store by then
+        procs = [ctx.Process(target=_concurrent_writer,
+                             args=(kind, path, endpoint, w, calls, dim, start_at, queue))
+                 for w in range(processes)]
+        for p in procs:
+            p.start()
+        spans = [queue.get(timeout=600) for _ in procs]
+        for p in procs:
+            p.join()
+        rates[kind] = processes * calls / max(spans)
+        if kind == "daemon":
+            from fast_crewai.memory.daemon_storage import DaemonStorage
+
+            counted = DaemonStorage(path=path, require_daemon=True).count()
+        else:
+            from crewai.memory.storage.lancedb_storage import LanceDBStorage
+
+            counted = LanceDBStorage(path=path, vector_dim=dim).count()
+        if counted != processes * calls:
+            raise SystemExit(f"{kind}: {counted} records stored, {processes * calls} saved")
+    table = Table(f"memory: {processes} processes saving into one store, 1 record per call, {dim}-d",
+                  "fast-crewai", "lancedb", unit="/s")
+    table.add("aggregate records/s", rates["daemon"], rates["lancedb"])
+    return table.render()
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", default="10000,100000")
@@ -162,6 +219,8 @@ def main() -> int:
     parser.add_argument("--extra", default="10000x3072", help="extra size x dim pairs, comma separated")
     parser.add_argument("--queries", type=int, default=100)
     parser.add_argument("--batch", type=int, default=500)
+    parser.add_argument("--writers", type=int, default=4, help="processes in the shared-store write test (0: skip)")
+    parser.add_argument("--writer-calls", type=int, default=100)
     args = parser.parse_args()
 
     cases = [(int(n), int(d)) for n in args.sizes.split(",") for d in args.dims.split(",")]
@@ -171,6 +230,9 @@ def main() -> int:
         os.environ["FAST_CREWAI_ENDPOINT"] = endpoint
         os.environ["CREWAI_STORAGE_DIR"] = tmp
         print(f"fast-crewai-server at {endpoint}; data in {tmp}")
+        if args.writers:
+            print(bench_concurrent_writers(args.writers, args.writer_calls, 1536, Path(tmp), endpoint), flush=True)
+            print()
         for n, dim in cases:
             for line in bench_size(n, dim, args.queries, args.batch, Path(tmp)):
                 print(line, flush=True)
