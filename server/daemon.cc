@@ -218,6 +218,9 @@ Daemon::~Daemon() { Shutdown(absl::ZeroDuration()); }
 absl::Status Daemon::Init() {
   RETURN_IF_ERROR(PrepareDataDir());
   RETURN_IF_ERROR(AcquireLock());
+  // Addresses and certificates are checked before any store is opened, so a bad listener
+  // fails at once, with one line, without loading (or touching) any data.
+  RETURN_IF_ERROR(PrepareListeners());
   RETURN_IF_ERROR(BuildCoresAndServices());
   RETURN_IF_ERROR(BuildAndStartServer());
   return absl::OkStatus();
@@ -360,7 +363,7 @@ absl::Status Daemon::BuildCoresAndServices() {
   return absl::OkStatus();
 }
 
-absl::Status Daemon::BuildAndStartServer() {
+absl::Status Daemon::PrepareListeners() {
   ServerCredentialsOptions credentials_options;
   credentials_options.token = config_.auth.token;
   RETURN_IF_ERROR(
@@ -369,8 +372,7 @@ absl::Status Daemon::BuildAndStartServer() {
       ReadPemFile("tls_key", config_.tls.key_file, &credentials_options.private_key_pem));
   RETURN_IF_ERROR(
       ReadPemFile("tls_client_ca", config_.tls.client_ca_file, &credentials_options.client_ca_pem));
-  ASSIGN_OR_RETURN(std::shared_ptr<grpc::ServerCredentials> credentials,
-                   MakeServerCredentials(credentials_options));
+  ASSIGN_OR_RETURN(credentials_, MakeServerCredentials(credentials_options));
 
   const std::string& address = config_.listen.address;
   const std::string& socket_path = config_.listen.unix_socket;
@@ -379,6 +381,13 @@ absl::Status Daemon::BuildAndStartServer() {
   }
   if (!address.empty()) RETURN_IF_ERROR(CheckTcpAddress(address));
   if (!socket_path.empty()) RETURN_IF_ERROR(CheckUnixSocketPath(socket_path));
+  return absl::OkStatus();
+}
+
+absl::Status Daemon::BuildAndStartServer() {
+  const std::string& address = config_.listen.address;
+  const std::string& socket_path = config_.listen.unix_socket;
+  const std::shared_ptr<grpc::ServerCredentials>& credentials = credentials_;
 
   grpc::EnableDefaultHealthCheckService(true);
   // Registers the reflection plugin once per process (idempotent); it also keeps the linker from

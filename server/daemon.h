@@ -100,6 +100,8 @@ class Daemon {
   absl::Status PrepareDataDir();
   absl::Status AcquireLock();
   void ReleaseLock();
+  // Loads the TLS files, builds the credentials and checks the listen addresses.
+  absl::Status PrepareListeners();
   absl::Status BuildCoresAndServices();
   absl::Status BuildAndStartServer();
 
@@ -120,6 +122,7 @@ class Daemon {
 
   // Cores and the executors their adapters hand work to. Declared before services_ and
   // server_ so that they are destroyed after them.
+  std::shared_ptr<grpc::ServerCredentials> credentials_;
   std::unique_ptr<memory::MemoryStore> memory_store_;
   std::unique_ptr<ThreadPoolExecutor> memory_executor_;
 

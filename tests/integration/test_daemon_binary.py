@@ -243,7 +243,8 @@ def test_token_from_environment(daemon_factory: StartDaemon, health_check: Healt
     code, details, _ = raw_call(channel, COUNT, metadata=[("authorization", "Bearer wrong")])
     assert (code, details) == (grpc.StatusCode.UNAUTHENTICATED, "invalid token")
     code, _, _ = raw_call(channel, COUNT, metadata=[("authorization", f"Bearer {TOKEN}")])
-    assert code in (grpc.StatusCode.OK, grpc.StatusCode.UNIMPLEMENTED)  # Past the token check.
+    # Past the token check: the memory service itself rejects the request (no namespace).
+    assert code == grpc.StatusCode.INVALID_ARGUMENT
     # Exempt: health and ServerService.
     assert health_check(channel) == SERVING
     assert raw_call(channel, SERVER_INFO)[0] == grpc.StatusCode.OK
@@ -260,7 +261,7 @@ def test_token_from_file(daemon_factory: StartDaemon, tmp_path: Path, raw_call: 
     channel = daemon.channel()
     assert raw_call(channel, COUNT)[0] == grpc.StatusCode.UNAUTHENTICATED
     code, _, _ = raw_call(channel, COUNT, metadata=[("authorization", f"Bearer {TOKEN}")])
-    assert code in (grpc.StatusCode.OK, grpc.StatusCode.UNIMPLEMENTED)
+    assert code == grpc.StatusCode.INVALID_ARGUMENT  # past the token check
     assert daemon.stop() == 0
     assert TOKEN not in daemon.logs()
 
@@ -270,7 +271,7 @@ def test_token_over_unix_socket(daemon_factory: StartDaemon, raw_call: RawCall) 
     channel = daemon.channel()
     assert raw_call(channel, COUNT)[0] == grpc.StatusCode.UNAUTHENTICATED
     code, _, _ = raw_call(channel, COUNT, metadata=[("authorization", f"Bearer {TOKEN}")])
-    assert code in (grpc.StatusCode.OK, grpc.StatusCode.UNIMPLEMENTED)
+    assert code == grpc.StatusCode.INVALID_ARGUMENT  # past the token check
 
 
 # ----- TLS -----------------------------------------------------------------------------------
@@ -337,7 +338,7 @@ def test_mutual_tls_with_token(daemon_factory: StartDaemon, pki: Pki, health_che
     assert health_check(channel) == SERVING
     assert raw_call(channel, COUNT)[0] == grpc.StatusCode.UNAUTHENTICATED
     code, _, _ = raw_call(channel, COUNT, metadata=[("authorization", f"Bearer {TOKEN}")])
-    assert code in (grpc.StatusCode.OK, grpc.StatusCode.UNIMPLEMENTED)
+    assert code == grpc.StatusCode.INVALID_ARGUMENT  # past the token check
     # Without a client certificate the handshake fails.
     anonymous = grpc.ssl_channel_credentials(root_certificates=pki.ca.read_bytes())
     with pytest.raises(grpc.RpcError) as error:

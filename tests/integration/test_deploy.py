@@ -7,13 +7,16 @@ point their probes and volumes at what the daemon really serves and writes.
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 from pathlib import Path
 
 import yaml
 
-from conftest import REPO_ROOT, SERVER_BIN, run_server  # type: ignore[import-not-found]
+REPO_ROOT = Path(__file__).resolve().parents[2]
+SERVER_BIN = Path(os.environ.get("FAST_CREWAI_SERVER_BIN")
+                  or REPO_ROOT / "build" / "server" / "fast-crewai-server")
 
 DOCKERFILE = REPO_ROOT / "Dockerfile"
 INSTALL = REPO_ROOT / "deploy" / "install-deps.sh"
@@ -69,7 +72,7 @@ def test_runtime_stage_provides_every_shared_library_the_binary_links() -> None:
     assert not missing, f"runtime stage lacks packages for: {missing}"
 
 
-def test_probe_reports_a_serving_daemon_and_fails_on_a_dead_one(daemon) -> None:  # type: ignore[no-untyped-def]
+def test_probe_reports_a_serving_daemon_and_fails_on_a_dead_one(daemon, run_server) -> None:  # type: ignore[no-untyped-def]
     ok = run_server(f"--probe={daemon.target}")
     assert ok.returncode == 0, ok.stderr
     assert ok.stdout.strip() == "SERVING"
@@ -80,7 +83,7 @@ def test_probe_reports_a_serving_daemon_and_fails_on_a_dead_one(daemon) -> None:
     assert "probe" in dead.stderr
 
 
-def test_probe_without_address_is_a_usage_error() -> None:
+def test_probe_without_address_is_a_usage_error(run_server) -> None:  # type: ignore[no-untyped-def]
     result = run_server("--probe")
     assert result.returncode == 2
     assert "--probe" in result.stderr
@@ -123,7 +126,7 @@ def test_compose_runs_the_daemon_and_an_agent_through_the_shim() -> None:
     compile(agent, "agent.py", "exec")
 
 
-def test_systemd_unit_runs_the_daemon_with_a_valid_config_flag() -> None:
+def test_systemd_unit_runs_the_daemon_with_a_valid_config_flag(run_server) -> None:  # type: ignore[no-untyped-def]
     unit = (REPO_ROOT / "deploy" / "systemd" / "fast-crewai-server.service").read_text()
     exec_start = re.search(r"^ExecStart=(.+)$", unit, re.MULTILINE).group(1).split()
     assert exec_start[0] == "/usr/local/bin/fast-crewai-server"

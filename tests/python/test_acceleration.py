@@ -66,8 +66,10 @@ def test_report_before_enable_says_not_enabled():
 
 def test_unimplemented_areas_are_reported_honestly():
     results = fast_crewai.enable_acceleration(config=ClientConfig())
-    assert results == [
-        PatchResult("memory", "memory_storage", False, "not implemented in fast-crewai 0.1.0"),
+    memory = results[0]
+    assert (memory.area, memory.name, memory.applied) == ("memory", "memory_storage", True)
+    assert memory.reason == "patched" or memory.reason.startswith("armed: applies when crewai")
+    assert results[1:] == [
         PatchResult("cache", "tool_cache", False, "not implemented in fast-crewai 0.1.0"),
         PatchResult("database", "task_outputs", False, "not implemented in fast-crewai 0.1.0"),
         PatchResult("tasks", "task_scheduler", False, "not implemented in fast-crewai 0.1.0"),
@@ -173,7 +175,8 @@ def test_register_validates_area_and_unregister_restores_the_default():
     patches.register(PatcherSpec("memory", "memory_storage", RegistryTestPatcher))
     assert patches.registered()[0].patcher is RegistryTestPatcher
     patches.unregister("memory", "memory_storage")
-    assert patches.registered()[0] == PatcherSpec("memory", "memory_storage", None)
+    assert patches.registered()[0] == PatcherSpec(
+        "memory", "memory_storage", "fast_crewai.patches.memory:MemoryPatcher")
 
 
 def test_verbose_prints_the_report(registered_test_patcher, capsys):
@@ -181,7 +184,8 @@ def test_verbose_prints_the_report(registered_test_patcher, capsys):
     err = capsys.readouterr().err
     assert "fast-crewai patches:" in err
     assert "on   cache/registry_test" in err
-    assert "off  memory/memory_storage" in err and "not implemented in fast-crewai 0.1.0" in err
+    assert "on   memory/memory_storage" in err
+    assert "off  tasks/task_scheduler" in err and "not implemented in fast-crewai 0.1.0" in err
 
 
 def test_explicit_true_warns_when_the_patch_cannot_apply(caplog):

@@ -20,7 +20,7 @@ def test_status_against_dead_endpoint_is_fast_and_fails(dead_endpoint):
     assert f"endpoint:  {dead_endpoint} (tcp, insecure, no token)" in result.stdout
     assert "reachable: no (UNAVAILABLE: " in result.stdout
     assert "patches on this installation" in result.stdout
-    assert "memory/memory_storage  not implemented in fast-crewai 0.1.0" in result.stdout
+    assert "tasks/task_scheduler   not implemented in fast-crewai 0.1.0" in result.stdout
 
 
 def test_status_json_against_dead_endpoint(dead_endpoint):
@@ -33,7 +33,7 @@ def test_status_json_against_dead_endpoint(dead_endpoint):
     assert data["error"].startswith("UNAVAILABLE: ")
     assert data["server"] is None and data["services"] == []
     assert {(p["area"], p["applied"]) for p in data["patches"]} == {
-        ("memory", False), ("cache", False), ("database", False), ("tasks", False)}
+        ("memory", True), ("cache", False), ("database", False), ("tasks", False)}
 
 
 def test_status_with_malformed_endpoint_is_one_line_exit_2():
