@@ -13,7 +13,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1a\x66\x61st_crewai/v1/cache.proto\x12\x0e\x66\x61st_crewai.v1\":\n\x08\x43\x61\x63heKey\x12\x11\n\tnamespace\x18\x01 \x01(\t\x12\x0c\n\x04tool\x18\x02 \x01(\t\x12\r\n\x05input\x18\x03 \x01(\t\"8\n\x0f\x43\x61\x63heGetRequest\x12%\n\x03key\x18\x01 \x01(\x0b\x32\x18.fast_crewai.v1.CacheKey\"F\n\x10\x43\x61\x63heGetResponse\x12\r\n\x05\x66ound\x18\x01 \x01(\x08\x12\r\n\x05value\x18\x02 \x01(\x0c\x12\x14\n\x0c\x63ontent_type\x18\x03 \x01(\t\"q\n\x0f\x43\x61\x63hePutRequest\x12%\n\x03key\x18\x01 \x01(\x0b\x32\x18.fast_crewai.v1.CacheKey\x12\r\n\x05value\x18\x02 \x01(\x0c\x12\x14\n\x0c\x63ontent_type\x18\x03 \x01(\t\x12\x12\n\nttl_millis\x18\x04 \x01(\x03\"\x12\n\x10\x43\x61\x63hePutResponse\"&\n\x11\x43\x61\x63heClearRequest\x12\x11\n\tnamespace\x18\x01 \x01(\t\"%\n\x12\x43\x61\x63heClearResponse\x12\x0f\n\x07removed\x18\x01 \x01(\x03\"&\n\x11\x43\x61\x63heStatsRequest\x12\x11\n\tnamespace\x18\x01 \x01(\t\"z\n\x12\x43\x61\x63heStatsResponse\x12\x0c\n\x04hits\x18\x01 \x01(\x03\x12\x0e\n\x06misses\x18\x02 \x01(\x03\x12\x11\n\tevictions\x18\x03 \x01(\x03\x12\x13\n\x0b\x65xpirations\x18\x04 \x01(\x03\x12\r\n\x05\x62ytes\x18\x05 \x01(\x03\x12\x0f\n\x07\x65ntries\x18\x06 \x01(\x03\x32\xc2\x02\n\x0c\x43\x61\x63heService\x12H\n\x03Get\x12\x1f.fast_crewai.v1.CacheGetRequest\x1a .fast_crewai.v1.CacheGetResponse\x12H\n\x03Put\x12\x1f.fast_crewai.v1.CachePutRequest\x1a .fast_crewai.v1.CachePutResponse\x12N\n\x05\x43lear\x12!.fast_crewai.v1.CacheClearRequest\x1a\".fast_crewai.v1.CacheClearResponse\x12N\n\x05Stats\x12!.fast_crewai.v1.CacheStatsRequest\x1a\".fast_crewai.v1.CacheStatsResponseB\x03\xf8\x01\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1a\x66\x61st_crewai/v1/cache.proto\x12\x0e\x66\x61st_crewai.v1\":\n\x08\x43\x61\x63heKey\x12\x11\n\tnamespace\x18\x01 \x01(\t\x12\x0c\n\x04tool\x18\x02 \x01(\t\x12\r\n\x05input\x18\x03 \x01(\t\"r\n\x0f\x43\x61\x63heGetRequest\x12%\n\x03key\x18\x01 \x01(\x0b\x32\x18.fast_crewai.v1.CacheKey\x12\r\n\x05\x63laim\x18\x02 \x01(\x08\x12\x14\n\x0clease_millis\x18\x03 \x01(\x03\x12\x13\n\x0bwait_millis\x18\x04 \x01(\x03\"\xbd\x01\n\x10\x43\x61\x63heGetResponse\x12\r\n\x05\x66ound\x18\x01 \x01(\x08\x12\r\n\x05value\x18\x02 \x01(\x0c\x12\x14\n\x0c\x63ontent_type\x18\x03 \x01(\t\x12\x0f\n\x07\x63laimed\x18\x04 \x01(\x08\x12\x10\n\x08lease_id\x18\x05 \x01(\x04\x12\x14\n\x0clease_millis\x18\x06 \x01(\x03\x12\x0e\n\x06waited\x18\x07 \x01(\x08\x12\x11\n\tin_flight\x18\x08 \x01(\x08\x12\x19\n\x11\x65xpires_in_millis\x18\t \x01(\x03\"\x83\x01\n\x0f\x43\x61\x63hePutRequest\x12%\n\x03key\x18\x01 \x01(\x0b\x32\x18.fast_crewai.v1.CacheKey\x12\r\n\x05value\x18\x02 \x01(\x0c\x12\x14\n\x0c\x63ontent_type\x18\x03 \x01(\t\x12\x12\n\nttl_millis\x18\x04 \x01(\x03\x12\x10\n\x08lease_id\x18\x05 \x01(\x04\"T\n\x10\x43\x61\x63hePutResponse\x12\x0e\n\x06stored\x18\x01 \x01(\x08\x12\x15\n\rwoken_waiters\x18\x02 \x01(\x03\x12\x19\n\x11\x65xpires_in_millis\x18\x03 \x01(\x03\"&\n\x11\x43\x61\x63heClearRequest\x12\x11\n\tnamespace\x18\x01 \x01(\t\"%\n\x12\x43\x61\x63heClearResponse\x12\x0f\n\x07removed\x18\x01 \x01(\x03\"&\n\x11\x43\x61\x63heStatsRequest\x12\x11\n\tnamespace\x18\x01 \x01(\t\"\xe7\x01\n\x12\x43\x61\x63heStatsResponse\x12\x0c\n\x04hits\x18\x01 \x01(\x03\x12\x0e\n\x06misses\x18\x02 \x01(\x03\x12\x11\n\tevictions\x18\x03 \x01(\x03\x12\x13\n\x0b\x65xpirations\x18\x04 \x01(\x03\x12\r\n\x05\x62ytes\x18\x05 \x01(\x03\x12\x0f\n\x07\x65ntries\x18\x06 \x01(\x03\x12\x11\n\tmax_bytes\x18\x07 \x01(\x03\x12\x0e\n\x06\x63laims\x18\x08 \x01(\x03\x12\x0f\n\x07waiters\x18\n \x01(\x03\x12\x37\n\nnamespaces\x18\t \x03(\x0b\x32#.fast_crewai.v1.CacheNamespaceStats\"\xbd\x01\n\x13\x43\x61\x63heNamespaceStats\x12\x11\n\tnamespace\x18\x01 \x01(\t\x12\x0c\n\x04hits\x18\x02 \x01(\x03\x12\x0e\n\x06misses\x18\x03 \x01(\x03\x12\x11\n\tevictions\x18\x04 \x01(\x03\x12\x13\n\x0b\x65xpirations\x18\x05 \x01(\x03\x12\r\n\x05\x62ytes\x18\x06 \x01(\x03\x12\x0f\n\x07\x65ntries\x18\x07 \x01(\x03\x12\x11\n\tmax_bytes\x18\x08 \x01(\x03\x12\x1a\n\x12\x64\x65\x66\x61ult_ttl_millis\x18\t \x01(\x03\"h\n\x18\x43\x61\x63heReleaseClaimRequest\x12%\n\x03key\x18\x01 \x01(\x0b\x32\x18.fast_crewai.v1.CacheKey\x12\x10\n\x08lease_id\x18\x02 \x01(\x04\x12\x13\n\x0buncacheable\x18\x03 \x01(\x08\"-\n\x19\x43\x61\x63heReleaseClaimResponse\x12\x10\n\x08released\x18\x01 \x01(\x08\"\x91\x01\n\x1e\x43\x61\x63heConfigureNamespaceRequest\x12\x11\n\tnamespace\x18\x01 \x01(\t\x12\x1f\n\x12\x64\x65\x66\x61ult_ttl_millis\x18\x02 \x01(\x03H\x00\x88\x01\x01\x12\x16\n\tmax_bytes\x18\x03 \x01(\x03H\x01\x88\x01\x01\x42\x15\n\x13_default_ttl_millisB\x0c\n\n_max_bytes\"!\n\x1f\x43\x61\x63heConfigureNamespaceResponse\"\'\n\x11\x43\x61\x63heWatchRequest\x12\x12\n\nnamespaces\x18\x01 \x03(\t\"\x8f\x01\n\x11\x43\x61\x63heInvalidation\x12\x12\n\nsubscribed\x18\x01 \x01(\x08\x12&\n\x04keys\x18\x02 \x03(\x0b\x32\x18.fast_crewai.v1.CacheKey\x12\x1a\n\x12\x63leared_namespaces\x18\x03 \x03(\t\x12\x13\n\x0b\x63leared_all\x18\x04 \x01(\x08\x12\r\n\x05reset\x18\x05 \x01(\x08\x32\xfc\x04\n\x0c\x43\x61\x63heService\x12H\n\x03Get\x12\x1f.fast_crewai.v1.CacheGetRequest\x1a .fast_crewai.v1.CacheGetResponse\x12H\n\x03Put\x12\x1f.fast_crewai.v1.CachePutRequest\x1a .fast_crewai.v1.CachePutResponse\x12N\n\x05\x43lear\x12!.fast_crewai.v1.CacheClearRequest\x1a\".fast_crewai.v1.CacheClearResponse\x12N\n\x05Stats\x12!.fast_crewai.v1.CacheStatsRequest\x1a\".fast_crewai.v1.CacheStatsResponse\x12\x63\n\x0cReleaseClaim\x12(.fast_crewai.v1.CacheReleaseClaimRequest\x1a).fast_crewai.v1.CacheReleaseClaimResponse\x12u\n\x12\x43onfigureNamespace\x12..fast_crewai.v1.CacheConfigureNamespaceRequest\x1a/.fast_crewai.v1.CacheConfigureNamespaceResponse\x12\\\n\x12WatchInvalidations\x12!.fast_crewai.v1.CacheWatchRequest\x1a!.fast_crewai.v1.CacheInvalidation0\x01\x42\x03\xf8\x01\x01\x62\x06proto3')
 
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, globals())
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'fast_crewai.v1.cache_pb2', globals())
@@ -24,21 +24,35 @@ if _descriptor._USE_C_DESCRIPTORS == False:
   _CACHEKEY._serialized_start=46
   _CACHEKEY._serialized_end=104
   _CACHEGETREQUEST._serialized_start=106
-  _CACHEGETREQUEST._serialized_end=162
-  _CACHEGETRESPONSE._serialized_start=164
-  _CACHEGETRESPONSE._serialized_end=234
-  _CACHEPUTREQUEST._serialized_start=236
-  _CACHEPUTREQUEST._serialized_end=349
-  _CACHEPUTRESPONSE._serialized_start=351
-  _CACHEPUTRESPONSE._serialized_end=369
-  _CACHECLEARREQUEST._serialized_start=371
-  _CACHECLEARREQUEST._serialized_end=409
-  _CACHECLEARRESPONSE._serialized_start=411
-  _CACHECLEARRESPONSE._serialized_end=448
-  _CACHESTATSREQUEST._serialized_start=450
-  _CACHESTATSREQUEST._serialized_end=488
-  _CACHESTATSRESPONSE._serialized_start=490
-  _CACHESTATSRESPONSE._serialized_end=612
-  _CACHESERVICE._serialized_start=615
-  _CACHESERVICE._serialized_end=937
+  _CACHEGETREQUEST._serialized_end=220
+  _CACHEGETRESPONSE._serialized_start=223
+  _CACHEGETRESPONSE._serialized_end=412
+  _CACHEPUTREQUEST._serialized_start=415
+  _CACHEPUTREQUEST._serialized_end=546
+  _CACHEPUTRESPONSE._serialized_start=548
+  _CACHEPUTRESPONSE._serialized_end=632
+  _CACHECLEARREQUEST._serialized_start=634
+  _CACHECLEARREQUEST._serialized_end=672
+  _CACHECLEARRESPONSE._serialized_start=674
+  _CACHECLEARRESPONSE._serialized_end=711
+  _CACHESTATSREQUEST._serialized_start=713
+  _CACHESTATSREQUEST._serialized_end=751
+  _CACHESTATSRESPONSE._serialized_start=754
+  _CACHESTATSRESPONSE._serialized_end=985
+  _CACHENAMESPACESTATS._serialized_start=988
+  _CACHENAMESPACESTATS._serialized_end=1177
+  _CACHERELEASECLAIMREQUEST._serialized_start=1179
+  _CACHERELEASECLAIMREQUEST._serialized_end=1283
+  _CACHERELEASECLAIMRESPONSE._serialized_start=1285
+  _CACHERELEASECLAIMRESPONSE._serialized_end=1330
+  _CACHECONFIGURENAMESPACEREQUEST._serialized_start=1333
+  _CACHECONFIGURENAMESPACEREQUEST._serialized_end=1478
+  _CACHECONFIGURENAMESPACERESPONSE._serialized_start=1480
+  _CACHECONFIGURENAMESPACERESPONSE._serialized_end=1513
+  _CACHEWATCHREQUEST._serialized_start=1515
+  _CACHEWATCHREQUEST._serialized_end=1554
+  _CACHEINVALIDATION._serialized_start=1557
+  _CACHEINVALIDATION._serialized_end=1700
+  _CACHESERVICE._serialized_start=1703
+  _CACHESERVICE._serialized_end=2339
 # @@protoc_insertion_point(module_scope)

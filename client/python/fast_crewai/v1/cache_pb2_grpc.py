@@ -34,6 +34,21 @@ class CacheServiceStub(object):
                 request_serializer=fast__crewai_dot_v1_dot_cache__pb2.CacheStatsRequest.SerializeToString,
                 response_deserializer=fast__crewai_dot_v1_dot_cache__pb2.CacheStatsResponse.FromString,
                 )
+        self.ReleaseClaim = channel.unary_unary(
+                '/fast_crewai.v1.CacheService/ReleaseClaim',
+                request_serializer=fast__crewai_dot_v1_dot_cache__pb2.CacheReleaseClaimRequest.SerializeToString,
+                response_deserializer=fast__crewai_dot_v1_dot_cache__pb2.CacheReleaseClaimResponse.FromString,
+                )
+        self.ConfigureNamespace = channel.unary_unary(
+                '/fast_crewai.v1.CacheService/ConfigureNamespace',
+                request_serializer=fast__crewai_dot_v1_dot_cache__pb2.CacheConfigureNamespaceRequest.SerializeToString,
+                response_deserializer=fast__crewai_dot_v1_dot_cache__pb2.CacheConfigureNamespaceResponse.FromString,
+                )
+        self.WatchInvalidations = channel.unary_stream(
+                '/fast_crewai.v1.CacheService/WatchInvalidations',
+                request_serializer=fast__crewai_dot_v1_dot_cache__pb2.CacheWatchRequest.SerializeToString,
+                response_deserializer=fast__crewai_dot_v1_dot_cache__pb2.CacheInvalidation.FromString,
+                )
 
 
 class CacheServiceServicer(object):
@@ -52,13 +67,40 @@ class CacheServiceServicer(object):
         raise NotImplementedError('Method not implemented!')
 
     def Clear(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """Removes entries of one namespace or of all. Counters are kept.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def Stats(self, request, context):
         """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ReleaseClaim(self, request, context):
+        """Gives up a claim obtained from Get(claim = true) without storing a value (the tool failed,
+        or its result cannot be shared).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ConfigureNamespace(self, request, context):
+        """Sets a namespace's default TTL and/or byte budget (persisted with cache_persist).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def WatchInvalidations(self, request, context):
+        """Streams what Puts and Clears make stale, for clients that keep copies of values (the Python
+        client's near-cache). The first message has `subscribed` set once the stream is registered:
+        a client may trust its copies only while its stream is up, from that message on. `reset`
+        means the client fell too far behind and must drop every copy. Evictions and expirations
+        are not sent (an evicted value is not wrong; expiry travels with each value).
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
@@ -85,6 +127,21 @@ def add_CacheServiceServicer_to_server(servicer, server):
                     servicer.Stats,
                     request_deserializer=fast__crewai_dot_v1_dot_cache__pb2.CacheStatsRequest.FromString,
                     response_serializer=fast__crewai_dot_v1_dot_cache__pb2.CacheStatsResponse.SerializeToString,
+            ),
+            'ReleaseClaim': grpc.unary_unary_rpc_method_handler(
+                    servicer.ReleaseClaim,
+                    request_deserializer=fast__crewai_dot_v1_dot_cache__pb2.CacheReleaseClaimRequest.FromString,
+                    response_serializer=fast__crewai_dot_v1_dot_cache__pb2.CacheReleaseClaimResponse.SerializeToString,
+            ),
+            'ConfigureNamespace': grpc.unary_unary_rpc_method_handler(
+                    servicer.ConfigureNamespace,
+                    request_deserializer=fast__crewai_dot_v1_dot_cache__pb2.CacheConfigureNamespaceRequest.FromString,
+                    response_serializer=fast__crewai_dot_v1_dot_cache__pb2.CacheConfigureNamespaceResponse.SerializeToString,
+            ),
+            'WatchInvalidations': grpc.unary_stream_rpc_method_handler(
+                    servicer.WatchInvalidations,
+                    request_deserializer=fast__crewai_dot_v1_dot_cache__pb2.CacheWatchRequest.FromString,
+                    response_serializer=fast__crewai_dot_v1_dot_cache__pb2.CacheInvalidation.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -161,5 +218,56 @@ class CacheService(object):
         return grpc.experimental.unary_unary(request, target, '/fast_crewai.v1.CacheService/Stats',
             fast__crewai_dot_v1_dot_cache__pb2.CacheStatsRequest.SerializeToString,
             fast__crewai_dot_v1_dot_cache__pb2.CacheStatsResponse.FromString,
+            options, channel_credentials,
+            insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
+
+    @staticmethod
+    def ReleaseClaim(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(request, target, '/fast_crewai.v1.CacheService/ReleaseClaim',
+            fast__crewai_dot_v1_dot_cache__pb2.CacheReleaseClaimRequest.SerializeToString,
+            fast__crewai_dot_v1_dot_cache__pb2.CacheReleaseClaimResponse.FromString,
+            options, channel_credentials,
+            insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
+
+    @staticmethod
+    def ConfigureNamespace(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(request, target, '/fast_crewai.v1.CacheService/ConfigureNamespace',
+            fast__crewai_dot_v1_dot_cache__pb2.CacheConfigureNamespaceRequest.SerializeToString,
+            fast__crewai_dot_v1_dot_cache__pb2.CacheConfigureNamespaceResponse.FromString,
+            options, channel_credentials,
+            insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
+
+    @staticmethod
+    def WatchInvalidations(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(request, target, '/fast_crewai.v1.CacheService/WatchInvalidations',
+            fast__crewai_dot_v1_dot_cache__pb2.CacheWatchRequest.SerializeToString,
+            fast__crewai_dot_v1_dot_cache__pb2.CacheInvalidation.FromString,
             options, channel_credentials,
             insecure, call_credentials, compression, wait_for_ready, timeout, metadata)

@@ -1,0 +1,186 @@
+"""DaemonCacheHandler: CrewAI's CacheHandler, shared through the fast-crewai daemon.
+
+A subclass of `crewai.agents.cache.cache_handler.CacheHandler` with the same two methods:
+
+* `read(tool, input)` returns the cached tool result or None (a miss). It looks in the
+  process-local store first (values that cannot be shared, or were written while the daemon was
+  down), then in the near-cache (copies of daemon values kept correct by the daemon's
+  invalidation stream, near_cache.py: a repeated hit costs no round trip), then asks the
+  daemon. On a daemon miss it claims the key, so concurrent identical calls in other threads and
+  processes wait for this one's result (single_flight.py).
+* `add(tool, input, output)` stores a result. `ToolFailure` outputs are never stored (as in
+  CrewAI). JSON-exact values (codec.py) go to the daemon with the handler's TTL; anything else,
+  and everything while the daemon is unreachable, stays in the process-local store (CrewAI's own
+  dict), so a handler behaves exactly like CrewAI's when the daemon is away.
+
+Keys are CrewAI's: the two strings CrewAI passes, byte for byte (CrewAI joins them as
+f"{tool}-{input}" for its dict, and so does the local store; the daemon keeps the two parts
+apart, so it never conflates tool "a-b" input "c" with tool "a" input "b-c").
+
+Every call honours the kill switch (`fast_crewai.killswitch`): with acceleration off a handler
+is a plain CacheHandler.
+
+`handler_for(original)` maps each CrewAI handler (one per Crew, or per standalone agent) to one
+DaemonCacheHandler, created on first use: namespace "crew-<random>" for that handler, so crews
+stay as isolated as they are in CrewAI, unless FAST_CREWAI_CACHE_NAMESPACE names a namespace
+that every crew, process and run then shares. FAST_CREWAI_CACHE_TTL sets the TTL of the results
+it writes.
+
+Thread-safety: a handler may be used from any number of threads (CrewAI runs tools in pools).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import uuid
+import weakref
+from typing import Any
+
+from crewai.agents.cache.cache_handler import CacheHandler
+from pydantic import PrivateAttr
+
+from fast_crewai import errors
+from fast_crewai.cache import _link, codec, near_cache, remote, single_flight
+from fast_crewai.config import ClientConfig
+from fast_crewai.killswitch import acceleration_enabled
+
+__all__ = ["DaemonCacheHandler", "handler_for"]
+
+_log = logging.getLogger(__name__)
+
+
+class DaemonCacheHandler(CacheHandler):
+    """See the module docstring. Build it with `DaemonCacheHandler.create(namespace)`."""
+
+    _namespace: str = PrivateAttr(default="")
+    _ttl: float | None = PrivateAttr(default=None)
+    _single_flight: bool = PrivateAttr(default=True)
+    _near_cache: bool = PrivateAttr(default=True)
+
+    @classmethod
+    def create(cls, namespace: str, *, ttl: float | None = None, single_flight: bool = True,
+               near_cache: bool = True) -> DaemonCacheHandler:
+        handler = cls()
+        handler._namespace = namespace
+        handler._ttl = ttl
+        handler._single_flight = single_flight
+        handler._near_cache = near_cache
+        return handler
+
+    @property
+    def namespace(self) -> str:
+        return self._namespace
+
+    @property
+    def ttl(self) -> float | None:
+        return self._ttl
+
+    def _local_get(self, tool: str, input: str) -> Any:
+        # dict.get is atomic under the GIL; skip CrewAI's RW lock (about 15 us) when the local
+        # store is empty, which it is unless values could not be shared.
+        if not self._cache:
+            return None
+        return super().read(tool=tool, input=input)
+
+    def _local_pop(self, tool: str, input: str) -> None:
+        with self._lock.w_locked():
+            self._cache.pop(f"{tool}-{input}", None)
+
+    def read(self, tool: str, input: str) -> Any | None:
+        local = self._local_get(tool, input)
+        if local is not None or not acceleration_enabled():
+            return local
+        namespace = self._namespace
+        key = (namespace, tool, input)
+        near = near_cache.current() if self._near_cache else None
+        if near is not None:
+            copy = near.get(key)
+            if copy is not None:
+                return copy
+        if single_flight.held_by_current_thread(namespace, tool, input):
+            return None  # this thread is computing it already (a retry)
+        if not _link.daemon_available():
+            return None
+        claim = self._single_flight
+        epoch = near.epoch if near is not None else 0
+        sent = time.monotonic()
+        try:
+            result = remote.get(namespace, tool, input, claim=claim,
+                                lease=single_flight.LEASE_S if claim else None,
+                                wait=single_flight.WAIT_S if claim else None)
+        except (errors.FastCrewAIError, ValueError) as e:
+            _log.debug("fast-crewai: cache read of %r fell back to local: %s", tool, e)
+            return None
+        if result.found:
+            value = codec.decode(result.value, result.content_type)
+            if near is not None and value is not None:
+                deadline = None if result.expires_in is None else sent + result.expires_in
+                near.put(key, value, len(result.value), deadline, epoch)
+            return value
+        if result.claimed:
+            single_flight.register(namespace, tool, input, result.lease_id)
+        return None
+
+    def add(self, tool: str, input: str, output: Any) -> None:
+        from crewai.tools.tool_failure import ToolFailure
+
+        claim = single_flight.take(self._namespace, tool, input)
+        if isinstance(output, ToolFailure):
+            if claim is not None:
+                single_flight.release(claim, uncacheable=True)
+            return
+        payload = codec.encode(output) if output is not None else None
+        if payload is None or not acceleration_enabled() or not _link.daemon_available():
+            super().add(tool=tool, input=input, output=output)
+            if claim is not None:
+                single_flight.release(claim, uncacheable=True)
+            return
+        try:
+            remote.put(self._namespace, tool, input, payload, codec.CONTENT_TYPE,
+                       ttl=self._ttl, lease_id=claim.lease_id if claim is not None else 0)
+        except (errors.FastCrewAIError, ValueError) as e:
+            # Unreachable, or refused (too large, ...): keep it here, as CrewAI would. A refused
+            # Put that carried the lease already told the waiters to run the tool themselves.
+            _log.debug("fast-crewai: cache write of %r kept local: %s", tool, e)
+            super().add(tool=tool, input=input, output=output)
+            return
+        # The daemon has it now; an older local copy (written during an outage) must not
+        # shadow it.
+        self._local_pop(tool, input)
+
+
+# ---- one DaemonCacheHandler per CrewAI handler ----------------------------------------------
+
+_lock = threading.Lock()
+_proxies: dict[int, tuple[weakref.ref[CacheHandler], DaemonCacheHandler]] = {}
+
+
+def _forget(key: int, ref: weakref.ref[CacheHandler]) -> None:
+    with _lock:
+        entry = _proxies.get(key)
+        if entry is not None and entry[0] is ref:
+            del _proxies[key]
+
+
+def handler_for(original: CacheHandler, config: ClientConfig | None = None) -> DaemonCacheHandler:
+    """The DaemonCacheHandler standing in for `original` (the same one on every call while
+    `original` lives). Entries `original` already holds are copied into its local store."""
+    if config is None:
+        config = _link.client_config()
+    key = id(original)
+    with _lock:
+        entry = _proxies.get(key)
+        if entry is not None and entry[0]() is original:
+            return entry[1]
+        namespace = config.cache_namespace or f"crew-{uuid.uuid4().hex}"
+        proxy = DaemonCacheHandler.create(namespace, ttl=config.cache_ttl)
+        with original._lock.r_locked():
+            existing = dict(original._cache)
+        if existing:
+            with proxy._lock.w_locked():
+                proxy._cache.update(existing)
+        ref = weakref.ref(original, lambda r, k=key: _forget(k, r))
+        _proxies[key] = (ref, proxy)
+        return proxy
