@@ -30,7 +30,9 @@
 #include "fast_crewai/v1/cache.grpc.pb.h"
 #include "fast_crewai/v1/memory.grpc.pb.h"
 #include "server/rpc/memory_service.h"
+#include "server/rpc/cache_service.h"
 #include "fast_crewai/v1/persistence.grpc.pb.h"
+#include "server/rpc/persistence_service.h"
 #include "fast_crewai/v1/scheduler.grpc.pb.h"
 #include "fast_crewai/v1/server.grpc.pb.h"
 #include "server/rpc/auth.h"
@@ -51,8 +53,6 @@ constexpr int kMemoryExecutorThreads = 16;
 // Services declared in v1 whose adapters are not wired yet. Their RPCs answer UNIMPLEMENTED
 // (the generated CallbackService does that for every method nobody overrides); health reports
 // NOT_SERVING and GetServerInfo implemented=false.
-class UnimplementedCacheService final : public v1::CacheService::CallbackService {};
-class UnimplementedPersistenceService final : public v1::PersistenceService::CallbackService {};
 class UnimplementedSchedulerService final : public v1::SchedulerService::CallbackService {};
 
 // Linking grpc++_reflection registers its plugin for every ServerBuilder in the process; this
@@ -345,6 +345,65 @@ absl::Status Daemon::BuildCoresAndServices() {
   memory_executor_ = std::make_unique<ThreadPoolExecutor>(kMemoryExecutorThreads, "memory-rpc");
   AddCloser([this] { memory_executor_->Shutdown(); });
 
+  // Tool-result cache: in memory, written through to cache.db with --cache_persist. Its ticker
+  // (leases, waits, expiry) stops before the cache closes; the executor (cache.db writes)
+  // drains before both.
+  cache::ToolCacheOptions cache_options;
+  cache_options.max_bytes = config_.cache.max_bytes;
+  cache_options.namespace_max_bytes = config_.cache.namespace_max_bytes;
+  cache_options.max_value_bytes = config_.cache.max_value_bytes;
+  cache_options.default_ttl = config_.cache.default_ttl;
+  cache_options.persist = config_.cache.persist;
+  cache_options.data_dir = data_dir_;
+  ASSIGN_OR_RETURN(tool_cache_, cache::ToolCache::Open(cache_options, clock_));
+  AddCloser([this] {
+    absl::Status closed = tool_cache_->Close();
+    if (!closed.ok()) LogError("tool cache close failed", {{"error", closed.ToString()}});
+  });
+  cache_ticker_ = std::make_unique<cache::CacheTicker>(tool_cache_.get(), clock_);
+  AddCloser([this] { cache_ticker_->Stop(); });
+  if (config_.cache.persist) {
+    cache_executor_ = std::make_unique<ThreadPoolExecutor>(2, "cache-rpc");
+    AddCloser([this] { cache_executor_->Shutdown(); });
+  }
+
+  // Persistence: kickoff task outputs, flow state, legacy LTM in persistence.db (integrity
+  // checked first: a damaged file is DATA_LOSS, exit code 3), and the in-memory lock table.
+  // Writes block on group commit, like memory's, so the pool is as wide.
+  persistence::PersistenceStoreOptions persistence_options;
+  persistence_options.data_dir = data_dir_;
+  persistence_options.clock = clock_;
+  persistence_options.sync = config_.persistence.sync_full ? persistence::SqliteSync::kFull
+                                                           : persistence::SqliteSync::kNormal;
+  switch (config_.persistence.integrity_check) {
+    case PersistenceOptions::IntegrityCheck::kOff:
+      persistence_options.integrity_check = persistence::IntegrityCheckMode::kOff;
+      break;
+    case PersistenceOptions::IntegrityCheck::kQuick:
+      persistence_options.integrity_check = persistence::IntegrityCheckMode::kQuick;
+      break;
+    case PersistenceOptions::IntegrityCheck::kFull:
+      persistence_options.integrity_check = persistence::IntegrityCheckMode::kFull;
+      break;
+  }
+  persistence_options.max_kickoffs = config_.persistence.max_kickoffs;
+  persistence_options.max_value_bytes = config_.persistence.max_value_bytes;
+  ASSIGN_OR_RETURN(persistence_store_, persistence::PersistenceStore::Open(persistence_options));
+  AddCloser([this] {
+    absl::Status closed = persistence_store_->Close();
+    if (closed.ok()) {
+      LogInfo("persistence store closed", {{"file", persistence_store_->path()}});
+    } else {
+      LogError("persistence store close failed", {{"error", closed.ToString()}});
+    }
+  });
+  persistence_executor_ =
+      std::make_unique<ThreadPoolExecutor>(kMemoryExecutorThreads, "persist-rpc");
+  AddCloser([this] { persistence_executor_->Shutdown(); });
+  persistence::LockTableOptions lock_options;
+  lock_options.default_lease = config_.persistence.lock_lease;
+  lock_table_ = std::make_unique<persistence::LockTable>(clock_, lock_options);
+
   // ===== Service adapters ====================================================================
   // One line per service. Replace an Unimplemented* placeholder with the real adapter (and
   // implemented=true) when its core is wired above.
@@ -354,10 +413,14 @@ absl::Status Daemon::BuildCoresAndServices() {
              v1::ServerService::service_full_name(), /*implemented=*/true);
   AddService(std::make_unique<MemoryServiceImpl>(memory_store_.get(), memory_executor_.get()),
              v1::MemoryService::service_full_name(), /*implemented=*/true);
-  AddService(std::make_unique<UnimplementedCacheService>(), v1::CacheService::service_full_name(),
-             /*implemented=*/false);
-  AddService(std::make_unique<UnimplementedPersistenceService>(),
-             v1::PersistenceService::service_full_name(), /*implemented=*/false);
+  auto cache_service =
+      std::make_unique<CacheServiceImpl>(tool_cache_.get(), cache_executor_.get(), clock_);
+  cache_service_ = cache_service.get();
+  AddService(std::move(cache_service), v1::CacheService::service_full_name(),
+             /*implemented=*/true);
+  AddService(std::make_unique<PersistenceServiceImpl>(persistence_store_.get(), lock_table_.get(),
+                                                      persistence_executor_.get(), clock_),
+             v1::PersistenceService::service_full_name(), /*implemented=*/true);
   AddService(std::make_unique<UnimplementedSchedulerService>(),
              v1::SchedulerService::service_full_name(), /*implemented=*/false);
   return absl::OkStatus();
@@ -451,6 +514,9 @@ void Daemon::Shutdown(absl::Duration grace) {
     shut_down_ = true;
   }
   MarkNotServing();
+  // Cache invalidation streams never end by themselves; end them so they do not hold the
+  // shutdown for the whole grace period.
+  if (cache_service_ != nullptr) cache_service_->EndWatches();
   if (server_ != nullptr) {
     server_->Shutdown(std::chrono::system_clock::now() + absl::ToChronoNanoseconds(grace));
     server_->Wait();

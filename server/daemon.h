@@ -36,8 +36,13 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "server/cache/cache_ticker.h"
+#include "server/cache/tool_cache.h"
+#include "server/persistence/lock_table.h"
+#include "server/persistence/persistence_store.h"
 #include "server/config/config.h"
 #include "server/memory/memory_store.h"
+#include "server/rpc/cache_service.h"
 #include "server/rpc/server_service.h"
 #include "server/util/executor.h"
 #include "server/util/clock.h"
@@ -125,6 +130,13 @@ class Daemon {
   std::shared_ptr<grpc::ServerCredentials> credentials_;
   std::unique_ptr<memory::MemoryStore> memory_store_;
   std::unique_ptr<ThreadPoolExecutor> memory_executor_;
+  std::unique_ptr<cache::ToolCache> tool_cache_;
+  std::unique_ptr<cache::CacheTicker> cache_ticker_;
+  std::unique_ptr<ThreadPoolExecutor> cache_executor_;  // Only with cache_persist.
+  CacheServiceImpl* cache_service_ = nullptr;            // Owned by services_.
+  std::unique_ptr<persistence::PersistenceStore> persistence_store_;
+  std::unique_ptr<persistence::LockTable> lock_table_;
+  std::unique_ptr<ThreadPoolExecutor> persistence_executor_;
 
   ServiceStates states_;
   std::vector<std::unique_ptr<grpc::Service>> services_;

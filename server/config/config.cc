@@ -172,6 +172,129 @@ absl::Status ApplyMemorySearchThreads(absl::string_view value, Config& config) {
   return absl::OkStatus();
 }
 
+// Byte sizes: a number with an optional binary suffix K, M or G (also KiB/MiB/GiB, KB/MB/GB,
+// all meaning powers of 1024): "256M", "1G", "65536".
+absl::StatusOr<int64_t> ParseByteSize(absl::string_view text) {
+  absl::string_view digits = absl::StripAsciiWhitespace(text);
+  int64_t multiplier = 1;
+  const std::string lower = absl::AsciiStrToLower(digits);
+  for (const auto& [suffix, factor] :
+       {std::pair<absl::string_view, int64_t>{"kib", int64_t{1} << 10}, {"mib", int64_t{1} << 20},
+        {"gib", int64_t{1} << 30}, {"kb", int64_t{1} << 10}, {"mb", int64_t{1} << 20},
+        {"gb", int64_t{1} << 30}, {"k", int64_t{1} << 10}, {"m", int64_t{1} << 20},
+        {"g", int64_t{1} << 30}, {"b", 1}}) {
+    if (absl::EndsWith(lower, suffix)) {
+      multiplier = factor;
+      digits = digits.substr(0, digits.size() - suffix.size());
+      break;
+    }
+  }
+  int64_t value = 0;
+  if (!absl::SimpleAtoi(digits, &value) || value < 0 || value > (int64_t{1} << 50) / multiplier) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("invalid size ", Quote(text), " (expected bytes, e.g. 65536, 512K, 256M, 1G)"));
+  }
+  return value * multiplier;
+}
+
+absl::Status ApplyCacheMaxBytes(absl::string_view value, Config& config) {
+  ASSIGN_OR_RETURN(int64_t bytes, ParseByteSize(value));
+  if (bytes < (int64_t{1} << 20)) {
+    return absl::InvalidArgumentError(absl::StrCat("size ", Quote(value), " is below 1M"));
+  }
+  config.cache.max_bytes = bytes;
+  return absl::OkStatus();
+}
+
+absl::Status ApplyCacheNamespaceMaxBytes(absl::string_view value, Config& config) {
+  ASSIGN_OR_RETURN(config.cache.namespace_max_bytes, ParseByteSize(value));
+  return absl::OkStatus();
+}
+
+absl::Status ApplyCacheMaxValueBytes(absl::string_view value, Config& config) {
+  ASSIGN_OR_RETURN(int64_t bytes, ParseByteSize(value));
+  // A gRPC message (64 MiB) must still hold the value with its key.
+  if (bytes < 1 || bytes > (int64_t{60} << 20)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("size ", Quote(value), " is out of range (expected 1 to 60M)"));
+  }
+  config.cache.max_value_bytes = bytes;
+  return absl::OkStatus();
+}
+
+absl::Status ApplyCacheDefaultTtl(absl::string_view value, Config& config) {
+  absl::Duration d;
+  if (!absl::ParseDuration(value, &d) || d < absl::ZeroDuration() ||
+      d > absl::Hours(24 * 365)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "invalid duration ", Quote(value), " (expected 0 or e.g. 30s, 10m, 24h; at most 8760h)"));
+  }
+  config.cache.default_ttl = d;
+  return absl::OkStatus();
+}
+
+absl::Status ApplyCachePersist(absl::string_view value, Config& config) {
+  ASSIGN_OR_RETURN(config.cache.persist, ParseBool(value));
+  return absl::OkStatus();
+}
+
+absl::Status ApplyPersistenceSync(absl::string_view value, Config& config) {
+  const std::string lower = absl::AsciiStrToLower(value);
+  if (lower != "full" && lower != "normal") {
+    return absl::InvalidArgumentError(
+        absl::StrCat("invalid sync mode ", Quote(value), " (expected full or normal)"));
+  }
+  config.persistence.sync_full = lower == "full";
+  return absl::OkStatus();
+}
+
+absl::Status ApplyPersistenceIntegrityCheck(absl::string_view value, Config& config) {
+  const std::string lower = absl::AsciiStrToLower(value);
+  using Check = PersistenceOptions::IntegrityCheck;
+  if (lower == "quick") {
+    config.persistence.integrity_check = Check::kQuick;
+  } else if (lower == "full") {
+    config.persistence.integrity_check = Check::kFull;
+  } else if (lower == "off") {
+    config.persistence.integrity_check = Check::kOff;
+  } else {
+    return absl::InvalidArgumentError(
+        absl::StrCat("invalid check ", Quote(value), " (expected quick, full or off)"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ApplyPersistenceMaxKickoffs(absl::string_view value, Config& config) {
+  int64_t n = 0;
+  if (!absl::SimpleAtoi(value, &n) || n < 1 || n > 1000000) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("invalid count ", Quote(value), " (expected 1-1000000)"));
+  }
+  config.persistence.max_kickoffs = n;
+  return absl::OkStatus();
+}
+
+absl::Status ApplyPersistenceMaxValueBytes(absl::string_view value, Config& config) {
+  ASSIGN_OR_RETURN(int64_t bytes, ParseByteSize(value));
+  // A gRPC message (64 MiB) must still hold the value with the rest of its row.
+  if (bytes < 1024 || bytes > (int64_t{60} << 20)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("size ", Quote(value), " is out of range (expected 1K to 60M)"));
+  }
+  config.persistence.max_value_bytes = bytes;
+  return absl::OkStatus();
+}
+
+absl::Status ApplyPersistenceLockLease(absl::string_view value, Config& config) {
+  absl::Duration d;
+  if (!absl::ParseDuration(value, &d) || d < absl::Seconds(1) || d > absl::Minutes(10)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("invalid duration ", Quote(value), " (expected 1s to 10m, e.g. 30s)"));
+  }
+  config.persistence.lock_lease = d;
+  return absl::OkStatus();
+}
+
 // THE option table. Order = help order; groups appear in order of first use.
 // Defaults are written as text and parsed by the same `apply` functions in a test, so the text
 // and the struct defaults in config.h cannot drift apart silently.
@@ -227,6 +350,47 @@ constexpr OptionSpec kOptions[] = {
     {"memory_search_threads", "Memory", "N", "0",
      "Threads used to scan memory records during a search; 0 means one per CPU.", false, true,
      &ApplyMemorySearchThreads},
+    {"cache_max_bytes", "Cache", "SIZE", "256M",
+     "Budget of the tool-result cache over all namespaces (e.g. 64M, 1G). Entries are admitted "
+     "and evicted by W-TinyLFU; one value may take at most 1/16 of it.",
+     false, true, &ApplyCacheMaxBytes},
+    {"cache_namespace_max_bytes", "Cache", "SIZE", "0",
+     "Budget of each cache namespace; 0 means no limit below cache_max_bytes. A namespace "
+     "over its budget loses its least recently used entries.",
+     false, true, &ApplyCacheNamespaceMaxBytes},
+    {"cache_max_value_bytes", "Cache", "SIZE", "8M",
+     "Largest tool result one Put may store; larger ones are refused with RESOURCE_EXHAUSTED.",
+     false, true, &ApplyCacheMaxValueBytes},
+    {"cache_default_ttl", "Cache", "DURATION", "0",
+     "Lifetime of cached results whose client gives none (e.g. 10m, 24h); 0 means they never "
+     "expire. FAST_CREWAI_CACHE_TTL on the client sets a TTL per call.",
+     false, true, &ApplyCacheDefaultTtl},
+    {"cache_persist", "Cache", "BOOL", "false",
+     "Write cached results through to <data_dir>/cache.db, so they and their expiry survive a "
+     "restart (an acknowledged Put is on disk).",
+     true, true, &ApplyCachePersist},
+    {"persistence_sync", "Persistence", "MODE", "full",
+     "When a persistence write is on disk: full fsyncs the write-ahead log at every commit (an "
+     "acknowledged write survives power loss; concurrent writers share one fsync), normal only "
+     "at checkpoints (survives a crash of the daemon, not of the machine).",
+     false, true, &ApplyPersistenceSync},
+    {"persistence_integrity_check", "Persistence", "CHECK", "quick",
+     "Check of persistence.db at start: quick (PRAGMA quick_check), full (PRAGMA "
+     "integrity_check, also verifies indexes) or off. A damaged file stops the daemon with exit "
+     "code 3 and is left untouched.",
+     false, true, &ApplyPersistenceIntegrityCheck},
+    {"persistence_max_kickoffs", "Persistence", "N", "1000",
+     "Kickoff replay logs kept (each kickoff has its own); starting one more deletes the oldest.",
+     false, true, &ApplyPersistenceMaxKickoffs},
+    {"persistence_max_value_bytes", "Persistence", "SIZE", "16M",
+     "Largest JSON text (a task output, inputs, a flow state) one request may store; larger "
+     "ones are refused with RESOURCE_EXHAUSTED naming the field.",
+     false, true, &ApplyPersistenceMaxValueBytes},
+    {"persistence_lock_lease", "Persistence", "DURATION", "30s",
+     "Lease of a named lock whose client asks for none. A holder renews it while it holds the "
+     "lock; a holder that stops (hung, partitioned) loses the lock when it lapses. A killed "
+     "client's locks are freed at once.",
+     false, true, &ApplyPersistenceLockLease},
 };
 
 std::string EnvVarFor(absl::string_view name) {

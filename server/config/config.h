@@ -107,7 +107,42 @@ struct MemoryOptions {
   int search_threads = 0;
 };
 
-// (CacheOptions, PersistenceOptions, SchedulerOptions go here.)
+// Options of the tool-result cache (server/cache). Sizes in bytes.
+struct CacheOptions {
+  // Budget of the whole cache. Default: 256 MiB.
+  int64_t max_bytes = int64_t{256} << 20;
+  // Budget of each namespace (unless set by ConfigureNamespace); 0 = none. Default: 0.
+  int64_t namespace_max_bytes = 0;
+  // Largest value one Put may store. Default: 8 MiB.
+  int64_t max_value_bytes = int64_t{8} << 20;
+  // TTL of Puts that give none; 0 = never expire. Default: 0.
+  absl::Duration default_ttl = absl::ZeroDuration();
+  // Write entries through to <data_dir>/cache.db so they survive restarts. Default: false.
+  bool persist = false;
+};
+
+// Options of the persistence service (server/persistence): kickoff task outputs, flow state,
+// legacy long-term memory (<data_dir>/persistence.db) and named lease locks.
+struct PersistenceOptions {
+  // fsync the WAL at every commit, so an acknowledged write survives power loss (group
+  // commit shares the fsync among concurrent writers); false: at checkpoints only (survives a
+  // crash of the daemon, not of the machine). Default: true ("full").
+  bool sync_full = true;
+  // How persistence.db is checked at start; a damaged file stops the daemon (exit code 3).
+  enum class IntegrityCheck { kOff, kQuick, kFull };
+  // Default: kQuick (PRAGMA quick_check).
+  IntegrityCheck integrity_check = IntegrityCheck::kQuick;
+  // Kickoff replay logs kept; creating one more deletes the oldest. Default: 1000.
+  int64_t max_kickoffs = 1000;
+  // Largest JSON text (task output, inputs, flow state, ...) one request may store.
+  // Default: 16 MiB.
+  int64_t max_value_bytes = int64_t{16} << 20;
+  // Lease of a lock whose client asks for none; the holder renews it while it holds the
+  // lock. Default: 30s.
+  absl::Duration lock_lease = absl::Seconds(30);
+};
+
+// (SchedulerOptions go here.)
 // =============================================================================================
 
 struct Config {
@@ -132,6 +167,8 @@ struct Config {
   StorageOptions storage;
   RuntimeOptions runtime;
   MemoryOptions memory;
+  CacheOptions cache;
+  PersistenceOptions persistence;
 };
 
 // Looks up one environment variable; nullopt when unset. Injected so tests control the

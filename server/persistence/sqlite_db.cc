@@ -1,15 +1,21 @@
 #include "server/persistence/sqlite_db.h"
 
+#include <fcntl.h>
 #include <sqlite3.h>
+#include <unistd.h>
 
+#include <cstdio>
 #include <memory>
 #include <string>
+#include <vector>
 
+#include "SQLiteCpp/Backup.h"
 #include "SQLiteCpp/Database.h"
 #include "SQLiteCpp/Statement.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 
 namespace fast_crewai::persistence {
 
@@ -36,8 +42,8 @@ absl::Status SqliteErrorToStatus(int sqlite_error_code, absl::string_view sqlite
   }
 }
 
-absl::StatusOr<std::unique_ptr<SQLite::Database>> OpenSqliteDatabase(
-    const std::string& path, const SqliteOptions& options) {
+absl::StatusOr<std::unique_ptr<SQLite::Database>> OpenSqliteDatabase(const std::string& path,
+                                                                     const SqliteOptions& options) {
   std::unique_ptr<SQLite::Database> db;
   absl::Status status = RunSqlite(absl::StrCat(path, ": open"), [&] {
     db = std::make_unique<SQLite::Database>(
@@ -50,6 +56,7 @@ absl::StatusOr<std::unique_ptr<SQLite::Database>> OpenSqliteDatabase(
     }
     db->exec(options.sync == SqliteSync::kFull ? "PRAGMA synchronous=FULL"
                                                : "PRAGMA synchronous=NORMAL");
+    if (options.query_only) db->exec("PRAGMA query_only=1");
   });
   if (!status.ok()) return status;
 
@@ -59,8 +66,8 @@ absl::StatusOr<std::unique_ptr<SQLite::Database>> OpenSqliteDatabase(
       if (current == 0) {
         db->exec(absl::StrCat("PRAGMA application_id=", options.application_id));
       } else if (current != options.application_id) {
-        throw std::invalid_argument(absl::StrCat(
-            "the file belongs to another program (application_id ", current, ")"));
+        throw std::invalid_argument(
+            absl::StrCat("the file belongs to another program (application_id ", current, ")"));
       }
     });
     if (absl::IsInternal(status)) {
@@ -92,6 +99,72 @@ absl::Status CheckpointTruncate(SQLite::Database& db) {
       throw SQLite::Exception("checkpoint blocked by another connection", SQLITE_BUSY);
     }
   });
+}
+
+absl::Status CheckIntegrity(SQLite::Database& db, IntegrityCheckMode mode,
+                            absl::string_view label) {
+  if (mode == IntegrityCheckMode::kOff) return absl::OkStatus();
+  const char* pragma =
+      mode == IntegrityCheckMode::kQuick ? "PRAGMA quick_check(20)" : "PRAGMA integrity_check(20)";
+  std::vector<std::string> problems;
+  absl::Status status = RunSqlite(pragma, [&] {
+    SQLite::Statement check(db, pragma);
+    while (check.executeStep()) problems.push_back(check.getColumn(0).getString());
+  });
+  if (!status.ok()) {
+    // A file too damaged to be checked is as corrupt as one the check complains about.
+    if (absl::IsInternal(status) || absl::IsDataLoss(status)) {
+      return absl::DataLossError(
+          absl::StrCat(label, ": integrity check failed: ", status.message()));
+    }
+    return absl::Status(status.code(), absl::StrCat(label, ": ", status.message()));
+  }
+  if (problems.size() == 1 && problems.front() == "ok") return absl::OkStatus();
+  if (problems.empty()) problems.push_back("no result");
+  return absl::DataLossError(
+      absl::StrCat(label, ": integrity check failed: ", absl::StrJoin(problems, "; ")));
+}
+
+absl::StatusOr<BackupResult> BackupDatabase(SQLite::Database& source,
+                                            const std::string& dest_path) {
+  const std::string tmp_path = absl::StrCat(dest_path, ".tmp-", ::getpid());
+  std::remove(tmp_path.c_str());
+  BackupResult result;
+  absl::Status status = RunSqlite(absl::StrCat("backup to ", dest_path), [&] {
+    SQLite::Database dest(tmp_path, SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE);
+    {
+      SQLite::Backup backup(dest, "main", source, "main");
+      // One step copies every page inside one read transaction of `source`: a consistent
+      // snapshot, while WAL lets the source's writer go on.
+      const int rc = backup.executeStep(-1);
+      if (rc != SQLITE_DONE) {
+        throw SQLite::Exception("backup did not complete", rc);
+      }
+      result.pages = backup.getTotalPageCount();
+    }
+    result.bytes = result.pages * dest.execAndGet("PRAGMA page_size").getInt64();
+  });
+  if (status.ok()) {
+    // The copy was synced by its last commit; make the rename durable too.
+    if (std::rename(tmp_path.c_str(), dest_path.c_str()) != 0) {
+      status = absl::UnavailableError(
+          absl::StrCat("backup to ", dest_path, ": cannot rename the finished copy into place"));
+    } else {
+      const std::string::size_type slash = dest_path.rfind('/');
+      const std::string dir = slash == std::string::npos ? "." : dest_path.substr(0, slash + 1);
+      const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+      if (fd >= 0) {
+        ::fsync(fd);
+        ::close(fd);
+      }
+      return result;
+    }
+  }
+  std::remove(tmp_path.c_str());
+  std::remove(absl::StrCat(tmp_path, "-journal").c_str());
+  std::remove(absl::StrCat(tmp_path, "-wal").c_str());
+  std::remove(absl::StrCat(tmp_path, "-shm").c_str());
+  return status;
 }
 
 }  // namespace fast_crewai::persistence

@@ -50,13 +50,24 @@ struct SqliteOptions {
   // PRAGMA application_id written into a new file and checked on an existing one (0 = no
   // check). Guards against opening another program's SQLite file as ours.
   int32_t application_id = 0;
+  // PRAGMA query_only: the connection refuses every write (a reader of a WAL file that a
+  // writer connection of the same process owns). Default: false.
+  bool query_only = false;
+};
+
+// How thoroughly CheckIntegrity() reads a file.
+enum class IntegrityCheckMode {
+  kOff,    // no check
+  kQuick,  // PRAGMA quick_check: page structure and record format, O(file size), no index
+           // cross-checks. Default for start-up.
+  kFull,   // PRAGMA integrity_check: also verifies that every index matches its table.
 };
 
 // Opens (creating when missing) the SQLite file at `path` in WAL mode with `options`.
 // Returns UNAVAILABLE when the file cannot be opened or locked, DATA_LOSS when it is not a
 // database, FAILED_PRECONDITION when its application_id belongs to another program.
-absl::StatusOr<std::unique_ptr<SQLite::Database>> OpenSqliteDatabase(
-    const std::string& path, const SqliteOptions& options);
+absl::StatusOr<std::unique_ptr<SQLite::Database>> OpenSqliteDatabase(const std::string& path,
+                                                                     const SqliteOptions& options);
 
 // Maps an SQLite error to the canonical code by retry meaning; the message is
 // "<context>: <sqlite message>".
@@ -89,6 +100,26 @@ absl::Status SetUserVersion(SQLite::Database& db, int version);
 
 // PRAGMA wal_checkpoint(TRUNCATE): moves the WAL into the main file and truncates it.
 absl::Status CheckpointTruncate(SQLite::Database& db);
+
+// Runs PRAGMA quick_check or integrity_check (per `mode`) on `db`. Returns OK when SQLite says
+// "ok", DATA_LOSS "<label>: integrity check failed: <first problems>" when it reports
+// problems or the file is too damaged to check, UNAVAILABLE on I/O errors. Never modifies
+// the file.
+absl::Status CheckIntegrity(SQLite::Database& db, IntegrityCheckMode mode, absl::string_view label);
+
+// Result of BackupDatabase.
+struct BackupResult {
+  int64_t pages = 0;
+  int64_t bytes = 0;
+};
+
+// Copies the whole of `source` (an open connection; its other connections may keep writing:
+// the copy is the snapshot of one read transaction) into a new file at `dest_path` with the
+// online backup API (sqlite3_backup_*). The copy is written to "<dest_path>.tmp-<pid>" and
+// renamed over `dest_path` when complete, so `dest_path` never holds a partial copy; the copy
+// is a plain (rollback-journal) SQLite file.
+// Errors: UNAVAILABLE (I/O, busy), INTERNAL; the temporary file is removed on failure.
+absl::StatusOr<BackupResult> BackupDatabase(SQLite::Database& source, const std::string& dest_path);
 
 }  // namespace fast_crewai::persistence
 

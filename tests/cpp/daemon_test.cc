@@ -85,12 +85,12 @@ TEST(DaemonTest, StartsOnAFreePortAndReportsHealth) {
 
   EXPECT_EQ(*CheckHealth(channel, ""), HealthStatus::kServing);
   EXPECT_EQ(*CheckHealth(channel, "fast_crewai.v1.ServerService"), HealthStatus::kServing);
-  EXPECT_EQ(*CheckHealth(channel, kMemory), HealthStatus::kServing);
-  // Declared in v1 but not wired in this build.
-  for (const char* name : {"fast_crewai.v1.CacheService", "fast_crewai.v1.PersistenceService",
-                           "fast_crewai.v1.SchedulerService"}) {
-    EXPECT_EQ(*CheckHealth(channel, name), HealthStatus::kNotServing) << name;
+  for (const char* name :
+       {kMemory, "fast_crewai.v1.CacheService", "fast_crewai.v1.PersistenceService"}) {
+    EXPECT_EQ(*CheckHealth(channel, name), HealthStatus::kServing) << name;
   }
+  // Declared in v1 but not wired in this build.
+  EXPECT_EQ(*CheckHealth(channel, "fast_crewai.v1.SchedulerService"), HealthStatus::kNotServing);
   // The memory service answers (here: the request names no namespace).
   EXPECT_EQ(CallMemoryCount(channel).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
 
@@ -103,12 +103,10 @@ TEST(DaemonTest, StartsOnAFreePortAndReportsHealth) {
   ASSERT_EQ(info.services_size(), 5);
   EXPECT_EQ(info.services(0).name(), "fast_crewai.v1.ServerService");
   EXPECT_TRUE(info.services(0).implemented());
-  EXPECT_EQ(info.services(1).name(), kMemory);
-  EXPECT_TRUE(info.services(1).implemented());
-  EXPECT_EQ(info.services(1).health(), "SERVING");
-  for (int i = 2; i < info.services_size(); ++i) {
-    EXPECT_FALSE(info.services(i).implemented()) << info.services(i).name();
-    EXPECT_EQ(info.services(i).health(), "NOT_SERVING");
+  for (int i = 1; i < info.services_size(); ++i) {
+    const bool scheduler = info.services(i).name() == "fast_crewai.v1.SchedulerService";
+    EXPECT_EQ(info.services(i).implemented(), !scheduler) << info.services(i).name();
+    EXPECT_EQ(info.services(i).health(), scheduler ? "NOT_SERVING" : "SERVING");
   }
   daemon->Shutdown(absl::Seconds(1));
 }
@@ -171,7 +169,7 @@ TEST(DaemonTest, CreatesTheDataDirAndKeepsExistingFiles) {
     names.push_back(entry.path().filename().string());
   }
   std::sort(names.begin(), names.end());
-  EXPECT_THAT(names, ::testing::ElementsAre("LOCK", "memory.db", "notes.txt"));
+  EXPECT_THAT(names, ::testing::ElementsAre("LOCK", "memory.db", "notes.txt", "persistence.db"));
 }
 
 TEST(DaemonTest, LockKeepsASecondDaemonOffTheSameDataDir) {

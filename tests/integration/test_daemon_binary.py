@@ -115,10 +115,11 @@ def test_health_and_server_info(daemon: DaemonProcess, health_check: HealthCheck
     channel = daemon.channel()
     assert health_check(channel, "") == SERVING
     assert health_check(channel, "fast_crewai.v1.ServerService") == SERVING
-    # Services declared in v1 but not implemented by this build report NOT_SERVING.
-    for service in ("fast_crewai.v1.CacheService", "fast_crewai.v1.PersistenceService",
-                    "fast_crewai.v1.SchedulerService"):
-        assert health_check(channel, service) == NOT_SERVING, service
+    for service in ("fast_crewai.v1.MemoryService", "fast_crewai.v1.CacheService",
+                    "fast_crewai.v1.PersistenceService"):
+        assert health_check(channel, service) == SERVING, service
+    # Declared in v1 but not implemented by this build: NOT_SERVING.
+    assert health_check(channel, "fast_crewai.v1.SchedulerService") == NOT_SERVING
     code, _, response = raw_call(channel, SERVER_INFO)
     assert code == grpc.StatusCode.OK
     assert VERSION.encode() in response

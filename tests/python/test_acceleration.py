@@ -66,12 +66,12 @@ def test_report_before_enable_says_not_enabled():
 
 def test_unimplemented_areas_are_reported_honestly():
     results = fast_crewai.enable_acceleration(config=ClientConfig())
-    memory = results[0]
-    assert (memory.area, memory.name, memory.applied) == ("memory", "memory_storage", True)
-    assert memory.reason == "patched" or memory.reason.startswith("armed: applies when crewai")
-    assert results[1:] == [
-        PatchResult("cache", "tool_cache", False, "not implemented in fast-crewai 0.1.0"),
-        PatchResult("database", "task_outputs", False, "not implemented in fast-crewai 0.1.0"),
+    implemented = [(r.area, r.name, r.applied) for r in results[:3]]
+    assert implemented == [("memory", "memory_storage", True), ("cache", "tool_cache", True),
+                           ("database", "task_outputs", True)]
+    for r in results[:3]:  # applied now, or armed until CrewAI is imported
+        assert r.reason == "patched" or r.reason.startswith("armed: applies when crewai"), r
+    assert results[3:] == [
         PatchResult("tasks", "task_scheduler", False, "not implemented in fast-crewai 0.1.0"),
     ]
     assert fast_crewai.report() == results

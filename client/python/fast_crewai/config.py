@@ -18,6 +18,8 @@ Variables (an empty value counts as unset):
 | FAST_CREWAI_MEMORY, _CACHE, _DATABASE, _TASKS | per-area switch: true, false or auto | auto |
 | FAST_CREWAI_TOOLS | alias of FAST_CREWAI_CACHE (FAST_CREWAI_CACHE wins if both set) | |
 | FAST_CREWAI_CONNECT_TIMEOUT | deadline of the first reachability probe: `1`, `1.5`, `1.5s`, `250ms` | 1.0 s |
+| FAST_CREWAI_CACHE_NAMESPACE | tool-cache namespace shared by every crew, process and run that sets it | one per Crew |
+| FAST_CREWAI_CACHE_TTL | lifetime of tool results cached in the daemon: `90`, `90s`, `15m`, `2h`, `1d` | daemon default |
 
 Area switches: `false` never patches the area. `auto` patches it when the installed CrewAI is
 supported and the patch is implemented, and skips it silently otherwise. `true` does the same
@@ -68,6 +70,10 @@ ENV_TLS_SERVER_NAME = "FAST_CREWAI_TLS_SERVER_NAME"
 ENV_ACCELERATION = "FAST_CREWAI_ACCELERATION"
 ENV_CONNECT_TIMEOUT = "FAST_CREWAI_CONNECT_TIMEOUT"
 ENV_TOOLS_ALIAS = "FAST_CREWAI_TOOLS"
+ENV_CACHE_NAMESPACE = "FAST_CREWAI_CACHE_NAMESPACE"
+ENV_CACHE_TTL = "FAST_CREWAI_CACHE_TTL"
+MAX_CACHE_NAMESPACE_BYTES = 256
+MAX_CACHE_TTL = 365 * 86400.0
 
 # The acceleration areas, in the order patches are applied and reported.
 AREAS: tuple[str, ...] = ("memory", "cache", "database", "tasks")
@@ -186,6 +192,8 @@ class ClientConfig:
     database: AreaMode = AreaMode.AUTO
     tasks: AreaMode = AreaMode.AUTO
     connect_timeout: float = DEFAULT_CONNECT_TIMEOUT
+    cache_namespace: str | None = None
+    cache_ttl: float | None = None
     area_sources: Mapping[str, str] = field(default_factory=dict, compare=False)
 
     @property
@@ -272,8 +280,21 @@ class ClientConfig:
             else DEFAULT_CONNECT_TIMEOUT
         )
 
+        cache_namespace = get(ENV_CACHE_NAMESPACE)
+        if cache_namespace is not None:
+            size = len(cache_namespace.encode("utf-8", "surrogatepass"))
+            if size > MAX_CACHE_NAMESPACE_BYTES or not cache_namespace.isprintable():
+                raise ConfigError(
+                    f"{ENV_CACHE_NAMESPACE}: expected printable text of at most "
+                    f"{MAX_CACHE_NAMESPACE_BYTES} bytes, got {size} bytes"
+                )
+        ttl_text = get(ENV_CACHE_TTL)
+        cache_ttl = _parse_ttl(ENV_CACHE_TTL, ttl_text) if ttl_text else None
+
         return cls(
             endpoint=endpoint,
+            cache_namespace=cache_namespace,
+            cache_ttl=cache_ttl,
             token=token,
             token_file=token_file,
             tls_ca=tls_ca,
@@ -340,6 +361,20 @@ def _parse_duration(variable: str, raw: str) -> float:
         raise ConfigError(
             f'{variable}: must be greater than 0 and at most {MAX_CONNECT_TIMEOUT:g}s, got "{raw}"'
         )
+    return seconds
+
+
+_TTL = re.compile(r"^(?P<value>[0-9]+(\.[0-9]*)?|\.[0-9]+)(?P<unit>ms|s|m|h|d)?$")
+_TTL_UNITS = {None: 1.0, "ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+
+
+def _parse_ttl(variable: str, raw: str) -> float:
+    match = _TTL.match(raw.strip())
+    if not match:
+        raise ConfigError(f'{variable}: expected a duration such as 90, 90s, 15m, 2h or 1d, got "{raw}"')
+    seconds = float(match.group("value")) * _TTL_UNITS[match.group("unit")]
+    if not 0.001 <= seconds <= MAX_CACHE_TTL:
+        raise ConfigError(f'{variable}: must be between 1ms and 365d, got "{raw}"')
     return seconds
 
 

@@ -15,11 +15,11 @@ import sys
 from typing import Sequence
 
 from fast_crewai._version import __version__
-from fast_crewai.cli import doctor, status
+from fast_crewai.cli import backup, cache, doctor, status
 
 __all__ = ["build_parser", "main"]
 
-_COMMANDS = (status, doctor)
+_COMMANDS = (status, doctor, backup, cache)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -74,8 +74,8 @@ class PatcherSpec:
 
 _DEFAULT: tuple[PatcherSpec, ...] = (
     PatcherSpec("memory", "memory_storage", "fast_crewai.patches.memory:MemoryPatcher"),
-    PatcherSpec("cache", "tool_cache", None),
-    PatcherSpec("database", "task_outputs", None),
+    PatcherSpec("cache", "tool_cache", "fast_crewai.patches.cache:CachePatcher"),
+    PatcherSpec("database", "task_outputs", "fast_crewai.patches.persistence:PersistencePatcher"),
     PatcherSpec("tasks", "task_scheduler", None),
 )
 

@@ -6,7 +6,8 @@ from fast_crewai.v1 import persistence_pb2 as fast__crewai_dot_v1_dot_persistenc
 
 
 class PersistenceServiceStub(object):
-    """Missing associated documentation comment in .proto file."""
+    """---- Kickoff task outputs ----
+    """
 
     def __init__(self, channel):
         """Constructor.
@@ -24,6 +25,26 @@ class PersistenceServiceStub(object):
                 request_serializer=fast__crewai_dot_v1_dot_persistence__pb2.LoadTaskOutputsRequest.SerializeToString,
                 response_deserializer=fast__crewai_dot_v1_dot_persistence__pb2.LoadTaskOutputsResponse.FromString,
                 )
+        self.UpdateTaskOutput = channel.unary_unary(
+                '/fast_crewai.v1.PersistenceService/UpdateTaskOutput',
+                request_serializer=fast__crewai_dot_v1_dot_persistence__pb2.UpdateTaskOutputRequest.SerializeToString,
+                response_deserializer=fast__crewai_dot_v1_dot_persistence__pb2.UpdateTaskOutputResponse.FromString,
+                )
+        self.DeleteTaskOutputs = channel.unary_unary(
+                '/fast_crewai.v1.PersistenceService/DeleteTaskOutputs',
+                request_serializer=fast__crewai_dot_v1_dot_persistence__pb2.DeleteTaskOutputsRequest.SerializeToString,
+                response_deserializer=fast__crewai_dot_v1_dot_persistence__pb2.DeleteTaskOutputsResponse.FromString,
+                )
+        self.FindKickoffForTask = channel.unary_unary(
+                '/fast_crewai.v1.PersistenceService/FindKickoffForTask',
+                request_serializer=fast__crewai_dot_v1_dot_persistence__pb2.FindKickoffForTaskRequest.SerializeToString,
+                response_deserializer=fast__crewai_dot_v1_dot_persistence__pb2.FindKickoffForTaskResponse.FromString,
+                )
+        self.ListKickoffs = channel.unary_unary(
+                '/fast_crewai.v1.PersistenceService/ListKickoffs',
+                request_serializer=fast__crewai_dot_v1_dot_persistence__pb2.ListKickoffsRequest.SerializeToString,
+                response_deserializer=fast__crewai_dot_v1_dot_persistence__pb2.ListKickoffsResponse.FromString,
+                )
         self.SaveFlowState = channel.unary_unary(
                 '/fast_crewai.v1.PersistenceService/SaveFlowState',
                 request_serializer=fast__crewai_dot_v1_dot_persistence__pb2.SaveFlowStateRequest.SerializeToString,
@@ -34,31 +55,173 @@ class PersistenceServiceStub(object):
                 request_serializer=fast__crewai_dot_v1_dot_persistence__pb2.LoadFlowStateRequest.SerializeToString,
                 response_deserializer=fast__crewai_dot_v1_dot_persistence__pb2.LoadFlowStateResponse.FromString,
                 )
+        self.SavePendingFeedback = channel.unary_unary(
+                '/fast_crewai.v1.PersistenceService/SavePendingFeedback',
+                request_serializer=fast__crewai_dot_v1_dot_persistence__pb2.SavePendingFeedbackRequest.SerializeToString,
+                response_deserializer=fast__crewai_dot_v1_dot_persistence__pb2.SavePendingFeedbackResponse.FromString,
+                )
+        self.LoadPendingFeedback = channel.unary_unary(
+                '/fast_crewai.v1.PersistenceService/LoadPendingFeedback',
+                request_serializer=fast__crewai_dot_v1_dot_persistence__pb2.LoadPendingFeedbackRequest.SerializeToString,
+                response_deserializer=fast__crewai_dot_v1_dot_persistence__pb2.LoadPendingFeedbackResponse.FromString,
+                )
+        self.ClearPendingFeedback = channel.unary_unary(
+                '/fast_crewai.v1.PersistenceService/ClearPendingFeedback',
+                request_serializer=fast__crewai_dot_v1_dot_persistence__pb2.ClearPendingFeedbackRequest.SerializeToString,
+                response_deserializer=fast__crewai_dot_v1_dot_persistence__pb2.ClearPendingFeedbackResponse.FromString,
+                )
+        self.HoldLock = channel.stream_stream(
+                '/fast_crewai.v1.PersistenceService/HoldLock',
+                request_serializer=fast__crewai_dot_v1_dot_persistence__pb2.LockRequest.SerializeToString,
+                response_deserializer=fast__crewai_dot_v1_dot_persistence__pb2.LockResponse.FromString,
+                )
+        self.SaveLongTermMemory = channel.unary_unary(
+                '/fast_crewai.v1.PersistenceService/SaveLongTermMemory',
+                request_serializer=fast__crewai_dot_v1_dot_persistence__pb2.SaveLongTermMemoryRequest.SerializeToString,
+                response_deserializer=fast__crewai_dot_v1_dot_persistence__pb2.SaveLongTermMemoryResponse.FromString,
+                )
+        self.LoadLongTermMemory = channel.unary_unary(
+                '/fast_crewai.v1.PersistenceService/LoadLongTermMemory',
+                request_serializer=fast__crewai_dot_v1_dot_persistence__pb2.LoadLongTermMemoryRequest.SerializeToString,
+                response_deserializer=fast__crewai_dot_v1_dot_persistence__pb2.LoadLongTermMemoryResponse.FromString,
+                )
+        self.ResetLongTermMemory = channel.unary_unary(
+                '/fast_crewai.v1.PersistenceService/ResetLongTermMemory',
+                request_serializer=fast__crewai_dot_v1_dot_persistence__pb2.ResetLongTermMemoryRequest.SerializeToString,
+                response_deserializer=fast__crewai_dot_v1_dot_persistence__pb2.ResetLongTermMemoryResponse.FromString,
+                )
+        self.Backup = channel.unary_unary(
+                '/fast_crewai.v1.PersistenceService/Backup',
+                request_serializer=fast__crewai_dot_v1_dot_persistence__pb2.BackupRequest.SerializeToString,
+                response_deserializer=fast__crewai_dot_v1_dot_persistence__pb2.BackupResponse.FromString,
+                )
 
 
 class PersistenceServiceServicer(object):
-    """Missing associated documentation comment in .proto file."""
+    """---- Kickoff task outputs ----
+    """
 
     def AddTaskOutput(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """CrewAI's add(): INSERT OR REPLACE of one row (by task_id) into a kickoff's log; the first
+        row creates the kickoff under `namespace`. Durable when it returns.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def LoadTaskOutputs(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """One kickoff's rows in CrewAI's load() order (task_index, then insertion), chosen by
+        kickoff id, by a task id (the kickoff whose row for it was written last) or as the
+        latest kickoff of a namespace. Served from memory.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UpdateTaskOutput(self, request, context):
+        """CrewAI's update(task_index, **kwargs) on one kickoff. NOT_FOUND for an unknown task_index.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteTaskOutputs(self, request, context):
+        """CrewAI's delete_all() as `crewai reset-memories -k` means it: every kickoff of a
+        namespace, or one kickoff.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def FindKickoffForTask(self, request, context):
+        """Which kickoff ran `task_id` (the one whose row for it was written last).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListKickoffs(self, request, context):
+        """Kickoffs, newest first.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def SaveFlowState(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """---- Flow state ----
+
+        Appends a state to the flow's log.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def LoadFlowState(self, request, context):
+        """The flow's latest state.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SavePendingFeedback(self, request, context):
+        """Appends the state and stores the pending-feedback context, in one transaction.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def LoadPendingFeedback(self, request, context):
         """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ClearPendingFeedback(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def HoldLock(self, request_iterator, context):
+        """---- Locks ----
+
+        Holds a named lock for as long as this stream stays open. The client's first message is
+        `acquire`; the server answers `acquired` (the lock is now held) or `timed_out` (then ends
+        the stream with OK). While holding, the client sends a message at least every
+        lease_ms / 3 (`heartbeat`); any message renews the lease. The lock is released when the
+        client sends `release` (answered by `released`, then OK), half-closes, cancels, or its
+        connection breaks (a killed process frees its locks at once), and when the lease lapses
+        without a message (the stream then ends with ABORTED). Waiting parks no server thread.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SaveLongTermMemory(self, request, context):
+        """---- Legacy long-term memory ----
+
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def LoadLongTermMemory(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ResetLongTermMemory(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Backup(self, request, context):
+        """---- Administration ----
+
+        Online backup of persistence.db to a file on the daemon's host; writes go on meanwhile.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
@@ -76,6 +239,26 @@ def add_PersistenceServiceServicer_to_server(servicer, server):
                     request_deserializer=fast__crewai_dot_v1_dot_persistence__pb2.LoadTaskOutputsRequest.FromString,
                     response_serializer=fast__crewai_dot_v1_dot_persistence__pb2.LoadTaskOutputsResponse.SerializeToString,
             ),
+            'UpdateTaskOutput': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdateTaskOutput,
+                    request_deserializer=fast__crewai_dot_v1_dot_persistence__pb2.UpdateTaskOutputRequest.FromString,
+                    response_serializer=fast__crewai_dot_v1_dot_persistence__pb2.UpdateTaskOutputResponse.SerializeToString,
+            ),
+            'DeleteTaskOutputs': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteTaskOutputs,
+                    request_deserializer=fast__crewai_dot_v1_dot_persistence__pb2.DeleteTaskOutputsRequest.FromString,
+                    response_serializer=fast__crewai_dot_v1_dot_persistence__pb2.DeleteTaskOutputsResponse.SerializeToString,
+            ),
+            'FindKickoffForTask': grpc.unary_unary_rpc_method_handler(
+                    servicer.FindKickoffForTask,
+                    request_deserializer=fast__crewai_dot_v1_dot_persistence__pb2.FindKickoffForTaskRequest.FromString,
+                    response_serializer=fast__crewai_dot_v1_dot_persistence__pb2.FindKickoffForTaskResponse.SerializeToString,
+            ),
+            'ListKickoffs': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListKickoffs,
+                    request_deserializer=fast__crewai_dot_v1_dot_persistence__pb2.ListKickoffsRequest.FromString,
+                    response_serializer=fast__crewai_dot_v1_dot_persistence__pb2.ListKickoffsResponse.SerializeToString,
+            ),
             'SaveFlowState': grpc.unary_unary_rpc_method_handler(
                     servicer.SaveFlowState,
                     request_deserializer=fast__crewai_dot_v1_dot_persistence__pb2.SaveFlowStateRequest.FromString,
@@ -86,6 +269,46 @@ def add_PersistenceServiceServicer_to_server(servicer, server):
                     request_deserializer=fast__crewai_dot_v1_dot_persistence__pb2.LoadFlowStateRequest.FromString,
                     response_serializer=fast__crewai_dot_v1_dot_persistence__pb2.LoadFlowStateResponse.SerializeToString,
             ),
+            'SavePendingFeedback': grpc.unary_unary_rpc_method_handler(
+                    servicer.SavePendingFeedback,
+                    request_deserializer=fast__crewai_dot_v1_dot_persistence__pb2.SavePendingFeedbackRequest.FromString,
+                    response_serializer=fast__crewai_dot_v1_dot_persistence__pb2.SavePendingFeedbackResponse.SerializeToString,
+            ),
+            'LoadPendingFeedback': grpc.unary_unary_rpc_method_handler(
+                    servicer.LoadPendingFeedback,
+                    request_deserializer=fast__crewai_dot_v1_dot_persistence__pb2.LoadPendingFeedbackRequest.FromString,
+                    response_serializer=fast__crewai_dot_v1_dot_persistence__pb2.LoadPendingFeedbackResponse.SerializeToString,
+            ),
+            'ClearPendingFeedback': grpc.unary_unary_rpc_method_handler(
+                    servicer.ClearPendingFeedback,
+                    request_deserializer=fast__crewai_dot_v1_dot_persistence__pb2.ClearPendingFeedbackRequest.FromString,
+                    response_serializer=fast__crewai_dot_v1_dot_persistence__pb2.ClearPendingFeedbackResponse.SerializeToString,
+            ),
+            'HoldLock': grpc.stream_stream_rpc_method_handler(
+                    servicer.HoldLock,
+                    request_deserializer=fast__crewai_dot_v1_dot_persistence__pb2.LockRequest.FromString,
+                    response_serializer=fast__crewai_dot_v1_dot_persistence__pb2.LockResponse.SerializeToString,
+            ),
+            'SaveLongTermMemory': grpc.unary_unary_rpc_method_handler(
+                    servicer.SaveLongTermMemory,
+                    request_deserializer=fast__crewai_dot_v1_dot_persistence__pb2.SaveLongTermMemoryRequest.FromString,
+                    response_serializer=fast__crewai_dot_v1_dot_persistence__pb2.SaveLongTermMemoryResponse.SerializeToString,
+            ),
+            'LoadLongTermMemory': grpc.unary_unary_rpc_method_handler(
+                    servicer.LoadLongTermMemory,
+                    request_deserializer=fast__crewai_dot_v1_dot_persistence__pb2.LoadLongTermMemoryRequest.FromString,
+                    response_serializer=fast__crewai_dot_v1_dot_persistence__pb2.LoadLongTermMemoryResponse.SerializeToString,
+            ),
+            'ResetLongTermMemory': grpc.unary_unary_rpc_method_handler(
+                    servicer.ResetLongTermMemory,
+                    request_deserializer=fast__crewai_dot_v1_dot_persistence__pb2.ResetLongTermMemoryRequest.FromString,
+                    response_serializer=fast__crewai_dot_v1_dot_persistence__pb2.ResetLongTermMemoryResponse.SerializeToString,
+            ),
+            'Backup': grpc.unary_unary_rpc_method_handler(
+                    servicer.Backup,
+                    request_deserializer=fast__crewai_dot_v1_dot_persistence__pb2.BackupRequest.FromString,
+                    response_serializer=fast__crewai_dot_v1_dot_persistence__pb2.BackupResponse.SerializeToString,
+            ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
             'fast_crewai.v1.PersistenceService', rpc_method_handlers)
@@ -94,7 +317,8 @@ def add_PersistenceServiceServicer_to_server(servicer, server):
 
  # This class is part of an EXPERIMENTAL API.
 class PersistenceService(object):
-    """Missing associated documentation comment in .proto file."""
+    """---- Kickoff task outputs ----
+    """
 
     @staticmethod
     def AddTaskOutput(request,
@@ -131,6 +355,74 @@ class PersistenceService(object):
             insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
 
     @staticmethod
+    def UpdateTaskOutput(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(request, target, '/fast_crewai.v1.PersistenceService/UpdateTaskOutput',
+            fast__crewai_dot_v1_dot_persistence__pb2.UpdateTaskOutputRequest.SerializeToString,
+            fast__crewai_dot_v1_dot_persistence__pb2.UpdateTaskOutputResponse.FromString,
+            options, channel_credentials,
+            insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
+
+    @staticmethod
+    def DeleteTaskOutputs(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(request, target, '/fast_crewai.v1.PersistenceService/DeleteTaskOutputs',
+            fast__crewai_dot_v1_dot_persistence__pb2.DeleteTaskOutputsRequest.SerializeToString,
+            fast__crewai_dot_v1_dot_persistence__pb2.DeleteTaskOutputsResponse.FromString,
+            options, channel_credentials,
+            insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
+
+    @staticmethod
+    def FindKickoffForTask(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(request, target, '/fast_crewai.v1.PersistenceService/FindKickoffForTask',
+            fast__crewai_dot_v1_dot_persistence__pb2.FindKickoffForTaskRequest.SerializeToString,
+            fast__crewai_dot_v1_dot_persistence__pb2.FindKickoffForTaskResponse.FromString,
+            options, channel_credentials,
+            insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
+
+    @staticmethod
+    def ListKickoffs(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(request, target, '/fast_crewai.v1.PersistenceService/ListKickoffs',
+            fast__crewai_dot_v1_dot_persistence__pb2.ListKickoffsRequest.SerializeToString,
+            fast__crewai_dot_v1_dot_persistence__pb2.ListKickoffsResponse.FromString,
+            options, channel_credentials,
+            insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
+
+    @staticmethod
     def SaveFlowState(request,
             target,
             options=(),
@@ -161,5 +453,141 @@ class PersistenceService(object):
         return grpc.experimental.unary_unary(request, target, '/fast_crewai.v1.PersistenceService/LoadFlowState',
             fast__crewai_dot_v1_dot_persistence__pb2.LoadFlowStateRequest.SerializeToString,
             fast__crewai_dot_v1_dot_persistence__pb2.LoadFlowStateResponse.FromString,
+            options, channel_credentials,
+            insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
+
+    @staticmethod
+    def SavePendingFeedback(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(request, target, '/fast_crewai.v1.PersistenceService/SavePendingFeedback',
+            fast__crewai_dot_v1_dot_persistence__pb2.SavePendingFeedbackRequest.SerializeToString,
+            fast__crewai_dot_v1_dot_persistence__pb2.SavePendingFeedbackResponse.FromString,
+            options, channel_credentials,
+            insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
+
+    @staticmethod
+    def LoadPendingFeedback(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(request, target, '/fast_crewai.v1.PersistenceService/LoadPendingFeedback',
+            fast__crewai_dot_v1_dot_persistence__pb2.LoadPendingFeedbackRequest.SerializeToString,
+            fast__crewai_dot_v1_dot_persistence__pb2.LoadPendingFeedbackResponse.FromString,
+            options, channel_credentials,
+            insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
+
+    @staticmethod
+    def ClearPendingFeedback(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(request, target, '/fast_crewai.v1.PersistenceService/ClearPendingFeedback',
+            fast__crewai_dot_v1_dot_persistence__pb2.ClearPendingFeedbackRequest.SerializeToString,
+            fast__crewai_dot_v1_dot_persistence__pb2.ClearPendingFeedbackResponse.FromString,
+            options, channel_credentials,
+            insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
+
+    @staticmethod
+    def HoldLock(request_iterator,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.stream_stream(request_iterator, target, '/fast_crewai.v1.PersistenceService/HoldLock',
+            fast__crewai_dot_v1_dot_persistence__pb2.LockRequest.SerializeToString,
+            fast__crewai_dot_v1_dot_persistence__pb2.LockResponse.FromString,
+            options, channel_credentials,
+            insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
+
+    @staticmethod
+    def SaveLongTermMemory(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(request, target, '/fast_crewai.v1.PersistenceService/SaveLongTermMemory',
+            fast__crewai_dot_v1_dot_persistence__pb2.SaveLongTermMemoryRequest.SerializeToString,
+            fast__crewai_dot_v1_dot_persistence__pb2.SaveLongTermMemoryResponse.FromString,
+            options, channel_credentials,
+            insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
+
+    @staticmethod
+    def LoadLongTermMemory(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(request, target, '/fast_crewai.v1.PersistenceService/LoadLongTermMemory',
+            fast__crewai_dot_v1_dot_persistence__pb2.LoadLongTermMemoryRequest.SerializeToString,
+            fast__crewai_dot_v1_dot_persistence__pb2.LoadLongTermMemoryResponse.FromString,
+            options, channel_credentials,
+            insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
+
+    @staticmethod
+    def ResetLongTermMemory(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(request, target, '/fast_crewai.v1.PersistenceService/ResetLongTermMemory',
+            fast__crewai_dot_v1_dot_persistence__pb2.ResetLongTermMemoryRequest.SerializeToString,
+            fast__crewai_dot_v1_dot_persistence__pb2.ResetLongTermMemoryResponse.FromString,
+            options, channel_credentials,
+            insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
+
+    @staticmethod
+    def Backup(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(request, target, '/fast_crewai.v1.PersistenceService/Backup',
+            fast__crewai_dot_v1_dot_persistence__pb2.BackupRequest.SerializeToString,
+            fast__crewai_dot_v1_dot_persistence__pb2.BackupResponse.FromString,
             options, channel_credentials,
             insecure, call_credentials, compression, wait_for_ready, timeout, metadata)

@@ -1,0 +1,291 @@
+"""Persistence: fast-crewai-server against CrewAI's own SQLite storage, side by side, one run.
+
+1. The replay log, as a crew writes it, through CrewAI's TaskOutputStorageHandler: at every
+   kickoff reset(), then after every task update(i, log). CrewAI's handler first loads the
+   whole log (open the SQLite file, read and JSON-decode every row) only to check it is not
+   None, then adds the row (lock file + INSERT + commit with fsync). With fast-crewai the
+   patched handler skips that load (the daemon storage never returns None) and the add is one
+   RPC committed by group commit. Measured per task over kickoffs of --tasks tasks whose
+   outputs carry realistic message lists:
+     * load() of the log so far   what the load before every task costs when it is made
+                                  (fast-crewai: the kickoff's rows from memory);
+     * handler.update             everything the crew waits for per task;
+     * replay load                a new process looking for a task: CrewAI load() of the
+                                  file; fast-crewai: attach_task(task_id), one RPC.
+   fast-crewai runs with its background mirror of CrewAI's file on (the default, what keeps
+   `crewai log-tasks-outputs` working) and, for reference, off.
+
+2. Durable writes under concurrency: --writers processes each storing rows of ~1 KB, every row
+   acknowledged only once durable.
+     * SQLite synchronous=FULL, one row per transaction (what each CrewAI add() is), WAL;
+     * the daemon, --persistence_sync=full, one AddTaskOutput RPC per row: concurrent
+       writers share each commit's fsync (group commit).
+
+Ratios are peer / fast-crewai for latency, fast-crewai / peer for throughput: above 1 means
+fast-crewai is faster. Targets (docs/persistence.md): load before every task >= 20x, durable
+writes >= 2x.
+
+  .venv/bin/python bench/persistence_bench.py
+  .venv/bin/python bench/persistence_bench.py --kickoffs 5 --seconds 2      # quick
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import sqlite3
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any, Callable
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from harness import Table, median, percentile  # noqa: E402
+from server_process import running_daemon  # noqa: E402
+
+for key, value in {"CREWAI_DISABLE_TELEMETRY": "true", "CREWAI_DISABLE_TRACKING": "true",
+                   "OTEL_SDK_DISABLED": "true", "CREWAI_TRACING_ENABLED": "false"}.items():
+    os.environ.setdefault(key, value)
+
+
+def task_output(kickoff: int, index: int) -> tuple[Any, dict[str, Any]]:
+    """A task and the output dict Crew._store_execution_log would store for it."""
+    task = SimpleNamespace(id=uuid.uuid4(), key=uuid.uuid4().hex,
+                           expected_output=f"A concise answer for step {index}.")
+    prompt = (f"You are Researcher {index}. A careful researcher.\nYour personal goal is: find "
+              f"facts about topic {kickoff}.\n") * 8
+    output = {
+        "description": f"Step {index}: list three facts about topic {kickoff}.",
+        "summary": f"Step {index}: list three facts...",
+        "raw": f"Fact {index}.1. Fact {index}.2. Fact {index}.3. " * 10,
+        "pydantic": None, "json_dict": None, "output_format": "raw", "agent": "Researcher",
+        "messages": [{"role": "system", "content": prompt},
+                     {"role": "user", "content": prompt + "Current Task: step"},
+                     {"role": "assistant", "content": "Final Answer: " + "x" * 400}],
+    }
+    return task, output
+
+
+def run_kickoffs(handlers: dict[str, Any], kickoffs: int,
+                 tasks: int) -> dict[str, dict[str, list[float]]]:
+    """A crew's replay-log traffic on every handler, one kickoff each in turn (noise hits all
+    alike): reset at kickoff, then per task the handler's update(i, log) (CrewAI's: load() the
+    whole log, then add()), and, timed apart, a bare storage.load() of the log so far."""
+    from fast_crewai.killswitch import suppress_acceleration
+
+    times = {name: {"update": [], "load": []} for name in handlers}
+    for k in range(kickoffs):
+        for name, handler in handlers.items():
+            # CrewAI's side runs with acceleration suppressed: its own storage, its own lock.
+            context = suppress_acceleration() if name == "crewai" else contextlib.nullcontext()
+            with context:
+                handler.reset()
+                for i in range(tasks):
+                    task, output = task_output(k, i)
+                    log = {"task": task, "output": output, "task_index": i,
+                           "inputs": {"topic": f"topic {k}"}, "was_replayed": False}
+                    start = time.perf_counter()
+                    rows = handler.storage.load()
+                    loaded = time.perf_counter()
+                    handler.update(i, log)
+                    updated = time.perf_counter()
+                    assert len(rows) == i, (name, len(rows), i)
+                    times[name]["load"].append(loaded - start)
+                    times[name]["update"].append(updated - loaded)
+    return times
+
+
+def replay_loads(make_fresh: Callable[[], Any], task_ids: list[str], use_attach: bool,
+                 count: int) -> list[float]:
+    out = []
+    for n in range(count):
+        fresh = make_fresh()
+        task_id = task_ids[n % len(task_ids)]
+        start = time.perf_counter()
+        if use_attach:
+            assert fresh.attach_task(task_id)
+        rows = fresh.load()
+        out.append(time.perf_counter() - start)
+        assert any(r["task_id"] == task_id for r in rows)
+    return out
+
+
+def bench_replay_log(work: Path, kickoffs: int, tasks: int) -> list[Table]:
+    from crewai.memory.storage.kickoff_task_outputs_storage import (
+        KickoffTaskOutputsSQLiteStorage,
+    )
+    from crewai.utilities.task_output_storage_handler import TaskOutputStorageHandler
+
+    from fast_crewai.client.connection import get_connection
+    from fast_crewai.killswitch import suppress_acceleration
+    from fast_crewai.patches.persistence import PersistencePatcher
+    from fast_crewai.persistence.kickoff import DaemonKickoffStorage, mirror_flush
+
+    patcher = PersistencePatcher()
+    assert patcher.instrument(get_connection().config).applied
+    try:
+        with suppress_acceleration():
+            crewai_handler = TaskOutputStorageHandler()  # CrewAI's own storage...
+            crewai_db = work / "crewai" / "latest_kickoff_task_outputs.db"
+            crewai_db.parent.mkdir()
+            crewai_handler.storage = KickoffTaskOutputsSQLiteStorage(str(crewai_db))  # ...file
+        assert type(crewai_handler.storage) is KickoffTaskOutputsSQLiteStorage
+        mirror_on = TaskOutputStorageHandler()
+        assert isinstance(mirror_on.storage, DaemonKickoffStorage)
+        mirror_off = TaskOutputStorageHandler()
+        mirror_off.storage = DaemonKickoffStorage(str(work / "nomirror" / "x.db"), mirror=False)
+        times = run_kickoffs({"crewai": crewai_handler, "mirror on": mirror_on,
+                              "mirror off": mirror_off}, kickoffs, tasks)
+        mirror_flush(60)
+
+        per_task = Table(f"Replay log, per task ({kickoffs} kickoffs x {tasks} tasks, medians)",
+                         "fast-crewai", "CrewAI SQLite", unit="us")
+        peer = times["crewai"]
+        per_task.add("load() of the log so far", median(times["mirror on"]["load"]),
+                     median(peer["load"]))
+        per_task.add("  p99", percentile(times["mirror on"]["load"], 99),
+                     percentile(peer["load"], 99))
+        for label in ("mirror on", "mirror off"):
+            per_task.add(f"handler.update, {label}", median(times[label]["update"]),
+                         median(peer["update"]))
+            per_task.add(f"  p99, {label}", percentile(times[label]["update"], 99),
+                         percentile(peer["update"], 99))
+
+        # A new process replaying a task of the last kickoff: CrewAI reads its file;
+        # fast-crewai finds the kickoff by task id (any kickoff, not only the latest).
+        ours_ids = [row["task_id"] for row in mirror_on.storage.load()]
+        with suppress_acceleration():
+            peer_ids = [row["task_id"] for row in crewai_handler.storage.load()]
+            peer_replay = replay_loads(
+                lambda: KickoffTaskOutputsSQLiteStorage(crewai_handler.storage.db_path),
+                peer_ids, False, 50)
+        ours_replay = replay_loads(
+            lambda: DaemonKickoffStorage(mirror_on.storage.db_path, mirror=False), ours_ids,
+            True, 50)
+        replay = Table(f"Replay: a fresh storage loading a {tasks}-task log (median of 50)",
+                       "fast-crewai", "CrewAI SQLite", unit="us")
+        replay.add("find kickoff by task id + load", median(ours_replay), median(peer_replay))
+        return [per_task, replay]
+    finally:
+        patcher.uninstrument()
+
+
+def _writer_process(kind: str, target: str, payload: str, slot: int, ready: Any, go: Any,
+                    stop: Any, counts: Any) -> None:
+    """One writer process: rows one at a time, each acknowledged only once durable."""
+    n = 0
+    if kind == "sqlite":
+        conn = sqlite3.connect(target, timeout=60, isolation_level=None)
+        conn.execute("PRAGMA synchronous=FULL")
+
+        def write() -> None:
+            conn.execute("BEGIN IMMEDIATE")
+            conn.execute("INSERT INTO rows(writer, n, payload) VALUES (?, ?, ?)",
+                         (slot, n, payload))
+            conn.execute("COMMIT")
+    else:
+        import grpc
+
+        from fast_crewai.persistence import conversions
+
+        channel = grpc.insecure_channel(target)
+        stub = conversions.PersistenceServiceStub(channel)
+        prefix = f"bench-{slot}-{uuid.uuid4().hex}"
+
+        def write() -> None:
+            # Kickoffs of 10 tasks, like crews: a new kickoff every 10 rows.
+            stub.AddTaskOutput(conversions.add_task_output(
+                kickoff_id=f"{prefix}-{n // 10}", namespace="/bench/durable", task_id=f"t{n}",
+                task_key=None, expected_output="e", output_json=payload, task_index=n % 10,
+                inputs_json="{}", was_replayed=False), timeout=30)
+
+        write()  # connect before the clock starts
+        n += 1
+    ready.release()
+    go.wait()
+    done = 0
+    while not stop.is_set():
+        write()
+        n += 1
+        done += 1
+    counts[slot] = done
+
+
+def run_writers(kind: str, target: str, payload: str, writers: int, seconds: float) -> float:
+    """Rows per second acknowledged by `writers` processes together."""
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("spawn")  # the parent has used gRPC: no fork
+    ready, go, stop = ctx.Semaphore(0), ctx.Event(), ctx.Event()
+    counts = ctx.Array("q", writers)
+    procs = [ctx.Process(target=_writer_process,
+                         args=(kind, target, payload, slot, ready, go, stop, counts))
+             for slot in range(writers)]
+    for proc in procs:
+        proc.start()
+    for _ in procs:
+        ready.acquire()
+    start = time.perf_counter()
+    go.set()
+    time.sleep(seconds)
+    stop.set()
+    for proc in procs:
+        proc.join()
+    return sum(counts) / (time.perf_counter() - start)
+
+
+def bench_durable_writes(endpoint: str, work: Path, writers: list[int],
+                         seconds: float) -> Table:
+    import json
+
+    payload = json.dumps({"raw": "x" * 900, "agent": "Researcher"})
+    path = str(work / "full.db")
+    with sqlite3.connect(path) as conn:
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("CREATE TABLE rows(writer INTEGER, n INTEGER, payload TEXT)")
+    table = Table(f"Durable writes, rows/s, writer processes (median of 3 x {seconds:g} s)",
+                  "daemon group commit", "SQLite FULL 1 row/txn", unit="/s")
+    for n in writers:
+        # Alternate the two, three times, and keep the medians: the disk and the CPUs are
+        # shared with whatever else runs.
+        peer_runs, ours_runs = [], []
+        for _ in range(3):
+            peer_runs.append(run_writers("sqlite", path, payload, n, seconds))
+            ours_runs.append(run_writers("daemon", endpoint, payload, n, seconds))
+        table.add(f"{n} writer{'s' if n > 1 else ''}", median(ours_runs), median(peer_runs))
+    return table
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--kickoffs", type=int, default=20)
+    parser.add_argument("--tasks", type=int, default=10)
+    parser.add_argument("--writers", default="1,4,8",
+                        help="writer process counts to measure, comma-separated")
+    parser.add_argument("--seconds", type=float, default=2.0)
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory(prefix="fast-crewai-persistence-bench-") as tmp:
+        work = Path(tmp)
+        os.environ["XDG_DATA_HOME"] = str(work / "xdg")
+        with running_daemon(work / "daemon", "--persistence_sync=full",
+                            "--persistence_max_kickoffs=1000000") as endpoint:
+            os.environ["FAST_CREWAI_ENDPOINT"] = endpoint
+            from fast_crewai.client.connection import reset_connection
+
+            reset_connection()
+            tables = bench_replay_log(work, args.kickoffs, args.tasks)
+            writers = [int(n) for n in args.writers.split(",")]
+            tables.append(bench_durable_writes(endpoint, work, writers, args.seconds))
+    for table in tables:
+        print(table.render())
+        print()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,462 @@
+"""DaemonKickoffStorage: CrewAI's replay log (KickoffTaskOutputsSQLiteStorage) kept per kickoff
+in the daemon.
+
+CrewAI keeps ONE table of "the latest kickoff's" task outputs per project, empties it at every
+kickoff and re-reads it before every task; concurrent kickoffs and kickoff_for_each wipe each
+other's logs (crewAI issues #6650, #6704). This stand-in has the same methods and return shapes
+(`add`, `update`, `load`, `delete_all`) but:
+
+* every kickoff writes its own log in the daemon under a fresh kickoff id: `delete_all()` at
+  the start of a kickoff (crews/utils.py prepare_kickoff) starts a new log instead of erasing
+  anything, so parallel crews, for-each copies and other processes keep theirs;
+* `delete_all()` inside `Crew.reset_memories(...)` (`crewai reset-memories -k`) really deletes:
+  every kickoff of this project in the daemon, and CrewAI's local file;
+* `attach_task(task_id)` (called by the patched `Crew.replay`) points the storage at the
+  kickoff that ran `task_id`, found from any process, so `crew.replay(task_id)` (what
+  `crewai replay -t <task_id>` ends up calling) replays that kickoff, not merely the latest;
+* `load()` of the storage's own kickoff is served from memory (the daemon acknowledged every
+  row; nobody else writes this kickoff): fresh dicts from a marshalled copy, no I/O, no JSON.
+  (The persistence patcher also lets TaskOutputStorageHandler.update skip the load it makes
+  before every task only to check for None.)
+
+`crewai log-tasks-outputs` reads CrewAI's SQLite file directly, so the file is kept as CrewAI
+would keep it: a background thread replays every change through CrewAI's own storage class
+(`mirror=True`, the default). Unlike CrewAI, the file is cleared when a kickoff writes its first
+row rather than when it starts, so a kickoff that never writes (the for-each parent's final
+reset) no longer empties it. The mirror is also the fallback: when the daemon is unreachable,
+or refuses a row CrewAI would have stored, the storage waits for the mirror to catch up and
+continues the kickoff in the local file, exactly as CrewAI; the next kickoff tries the daemon
+again.
+
+Row dicts are those of CrewAI 1.15.30: task_id, task_key, expected_output, output (decoded
+JSON), task_index, inputs (decoded JSON), was_replayed (0/1), timestamp ("YYYY-MM-DD
+HH:MM:SS", UTC).
+
+Thread-safety: every method may be called from any thread.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import contextvars
+import json
+import logging
+import marshal
+import os
+import queue
+import threading
+import uuid
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any, Callable, Iterator
+
+from fast_crewai import errors
+from fast_crewai.persistence import _link, conversions
+
+__all__ = ["DaemonKickoffStorage", "default_db_path", "hard_reset", "mirror_flush"]
+
+_log = logging.getLogger(__name__)
+
+DB_FILE_NAME = "latest_kickoff_task_outputs.db"
+# Columns CrewAI's update(**kwargs) may set.
+_COLUMNS = ("task_id", "task_key", "expected_output", "output", "task_index", "inputs",
+            "was_replayed", "timestamp")
+_UPDATABLE = ("task_id", "task_key", "expected_output", "output", "inputs", "was_replayed")
+
+# True inside Crew.reset_memories(): delete_all() then means "erase", not "a kickoff starts".
+_hard_reset: contextvars.ContextVar[bool] = contextvars.ContextVar(
+    "fast_crewai_kickoff_hard_reset", default=False
+)
+
+
+@contextlib.contextmanager
+def hard_reset() -> Iterator[None]:
+    """Within the block, delete_all() erases every kickoff of the project (reset_memories)."""
+    token = _hard_reset.set(True)
+    try:
+        yield
+    finally:
+        _hard_reset.reset(token)
+
+
+def default_db_path() -> str:
+    """The file CrewAI's storage would use: db_storage_path()/latest_kickoff_task_outputs.db."""
+    from crewai_core.paths import db_storage_path
+
+    return str(Path(db_storage_path()) / DB_FILE_NAME)
+
+
+# A cached row: (task_id, task_index, marshal.dumps(row dict)). Rows are decoded JSON (dicts,
+# lists, str, int, float, bool, None), which marshal copies exactly and fast: load() hands out
+# fresh dicts without re-reading or re-decoding anything.
+_Cached = tuple[str, int, bytes]
+
+
+def _cached(row: dict[str, Any]) -> _Cached:
+    return (row["task_id"], row["task_index"], marshal.dumps(row, 2))  # v2: no refs, fastest loads
+
+
+_row_dict = conversions.row_dict
+
+
+def _encode(value: Any) -> str:
+    """json.dumps with CrewAI's encoder, exactly as KickoffTaskOutputsSQLiteStorage stores."""
+    from crewai.utilities.crew_json_encoder import CrewJSONEncoder
+
+    return json.dumps(value, cls=CrewJSONEncoder)
+
+
+# --------------------------------------------------------------------------------------------
+# The local file: CrewAI's own storage, written in the background.
+
+
+class _Mirror:
+    """One daemon thread per process applying queued changes to CrewAI's local files in order.
+
+    Errors are logged, never raised: the daemon holds the data, the file is a courtesy to
+    `crewai log-tasks-outputs` and the fallback path.
+    """
+
+    def __init__(self) -> None:
+        self._queue: queue.SimpleQueue[Callable[[], None] | None] = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self._pending = 0
+        self._idle = threading.Condition(self._lock)
+        self._thread: threading.Thread | None = None
+
+    def submit(self, fn: Callable[[], None]) -> None:
+        with self._lock:
+            self._pending += 1
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._run, name="fast-crewai-kickoff-mirror",
+                                                daemon=True)
+                self._thread.start()
+        self._queue.put(fn)
+
+    def flush(self, timeout: float | None = None) -> bool:
+        """Waits until every submitted change is applied; False on timeout."""
+        with self._lock:
+            return self._idle.wait_for(lambda: self._pending == 0, timeout)
+
+    def _run(self) -> None:
+        while True:
+            fn = self._queue.get()
+            try:
+                if fn is not None:
+                    fn()
+            except Exception as e:  # noqa: BLE001 - a courtesy copy must never break anything
+                _log.warning("fast-crewai: could not update CrewAI's local replay file: %s", e)
+            finally:
+                with self._lock:
+                    self._pending -= 1
+                    if self._pending == 0:
+                        self._idle.notify_all()
+
+
+_mirror = _Mirror()
+_local_storages: dict[str, Any] = {}
+_local_storages_lock = threading.Lock()
+
+
+def mirror_flush(timeout: float | None = None) -> bool:
+    """Waits until CrewAI's local files reflect every change made so far (tests, shutdown)."""
+    return _mirror.flush(timeout)
+
+
+@atexit.register
+def _flush_at_exit() -> None:
+    _mirror.flush(timeout=5.0)
+
+
+def _local_storage(db_path: str) -> Any:
+    """CrewAI's own KickoffTaskOutputsSQLiteStorage for `db_path` (one per path)."""
+    with _local_storages_lock:
+        storage = _local_storages.get(db_path)
+        if storage is None:
+            from crewai.memory.storage.kickoff_task_outputs_storage import (
+                KickoffTaskOutputsSQLiteStorage,
+            )
+
+            storage = KickoffTaskOutputsSQLiteStorage(db_path)
+            _local_storages[db_path] = storage
+        return storage
+
+
+def _reset_after_fork() -> None:
+    global _mirror, _local_storages_lock
+    _mirror = _Mirror()
+    _local_storages_lock = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_reset_after_fork)
+
+
+# --------------------------------------------------------------------------------------------
+
+
+class DaemonKickoffStorage:
+    """KickoffTaskOutputsSQLiteStorage's interface over the daemon (see the module docstring).
+
+    `db_path` is the file CrewAI would use (default: db_storage_path()/latest_kickoff_task_
+    outputs.db); its real path names the project in the daemon (`namespace`).
+    """
+
+    def __init__(self, db_path: str | None = None, *, mirror: bool = True) -> None:
+        self.db_path = db_path if db_path is not None else default_db_path()
+        self.namespace = os.path.realpath(self.db_path)
+        self._mirror_enabled = mirror
+        self._lock = threading.RLock()
+        # The kickoff this storage writes and reads; None = none yet (load() shows the
+        # project's latest kickoff, as CrewAI's file would).
+        self._kickoff_id: str | None = None
+        # Rows of _kickoff_id, in load order; None when not attached.
+        self._rows: list[_Cached] | None = None
+        # The current kickoff continues in CrewAI's local file (daemon unreachable/refused).
+        self._local_mode = False
+        # The local file must be cleared before the current kickoff's first row lands there.
+        self._clear_file_before_next_row = False
+
+    # ---- CrewAI's interface -------------------------------------------------------------
+
+    def add(self, task: Any, output: dict[str, Any], task_index: int, was_replayed: bool = False,
+            inputs: dict[str, Any] | None = None) -> None:
+        """INSERT OR REPLACE of the task's row into the current kickoff's log."""
+        inputs = inputs or {}
+        with self._lock:
+            if self._kickoff_id is None:
+                self._start_kickoff()
+            if not self._local_mode and _link.daemon_available():
+                output_json, inputs_json = _encode(output), _encode(inputs)
+                request = conversions.add_task_output(
+                    kickoff_id=self._kickoff_id, namespace=self.namespace, task_id=str(task.id),
+                    task_key=getattr(task, "key", None), expected_output=task.expected_output,
+                    output_json=output_json, task_index=task_index, inputs_json=inputs_json,
+                    was_replayed=bool(was_replayed))
+                try:
+                    response = _link.call("AddTaskOutput", request)
+                except errors.RpcError as e:
+                    self._go_local(f"add of task {task.id} failed: {e}")
+                else:
+                    row = _row_dict(response.row)
+                    self._cache_row(row)
+                    # The cache keeps its own (marshalled) copy: the mirror may take this one.
+                    self._mirror_add(SimpleNamespace(id=task.id, key=getattr(task, "key", None),
+                                                     expected_output=task.expected_output),
+                                     row["output"], task_index, was_replayed, row["inputs"])
+                    return
+            self._go_local("daemon unavailable")
+            self._local().add(task, output, task_index, was_replayed, inputs)
+
+    def update(self, task_index: int, **kwargs: Any) -> None:
+        """Sets the given columns on the current kickoff's rows with `task_index`.
+
+        Like CrewAI, an unknown task_index only logs a warning; an unknown column raises
+        DatabaseOperationError.
+        """
+        unknown = [key for key in kwargs if key not in _COLUMNS]
+        if unknown:
+            from crewai.utilities.errors import DatabaseError, DatabaseOperationError
+
+            error = ValueError(f"no such column: {unknown[0]}")
+            raise DatabaseOperationError(DatabaseError.format_error(DatabaseError.UPDATE_ERROR,
+                                                                    error), error)
+        with self._lock:
+            if (all(key in _UPDATABLE for key in kwargs) and self._kickoff_id is not None
+                    and not self._local_mode and _link.daemon_available()):
+                if self._update_remote(task_index, kwargs):
+                    return
+            self._go_local("daemon unavailable" if not _link.daemon_available()
+                           else f"update of {sorted(kwargs)} needs CrewAI's table")
+            self._local().update(task_index, **kwargs)
+
+    def load(self) -> list[dict[str, Any]]:
+        """The current kickoff's rows ordered by task_index (CrewAI's load()).
+
+        Before this storage ran or attached to a kickoff: the project's latest kickoff in the
+        daemon, else CrewAI's local file.
+        """
+        with self._lock:
+            if self._local_mode:
+                _mirror.flush(timeout=30.0)
+                return self._local().load()
+            if self._rows is not None:
+                return [marshal.loads(blob) for _, _, blob in self._rows]
+        if _link.daemon_available():
+            try:
+                response = _link.call("LoadTaskOutputs",
+                                      conversions.load_task_outputs(namespace=self.namespace))
+            except errors.RpcError as e:
+                _log.warning("fast-crewai: loading task outputs from the daemon failed (%s); "
+                             "reading CrewAI's local file", e)
+            else:
+                if response.found:
+                    return [_row_dict(row) for row in response.rows]
+        return self._local_load_if_any()
+
+    def delete_all(self) -> None:
+        """At kickoff start: begins a new log (nothing is erased). Inside
+        Crew.reset_memories: erases every kickoff of the project and CrewAI's local file."""
+        if _hard_reset.get():
+            self._erase_all()
+            return
+        with self._lock:
+            self._start_kickoff()
+
+    # ---- extensions -----------------------------------------------------------------------
+
+    @property
+    def kickoff_id(self) -> str | None:
+        """The kickoff this storage currently writes/reads (None before the first one)."""
+        with self._lock:
+            return self._kickoff_id
+
+    def attach_task(self, task_id: str) -> bool:
+        """Points the storage at the kickoff that ran `task_id` (from any process), so that
+        load() and update() work on it (Crew.replay). Returns False when the daemon does not
+        know the task: the storage then reads CrewAI's local file, as CrewAI would."""
+        if not _link.daemon_available():
+            with self._lock:
+                self._go_local("daemon unavailable")
+            return False
+        try:
+            response = _link.call("LoadTaskOutputs", conversions.load_task_outputs(task_id=task_id))
+        except errors.RpcError as e:
+            _log.warning("fast-crewai: looking up task %s in the daemon failed: %s", task_id, e)
+            response = None
+        with self._lock:
+            if response is None or not response.found:
+                self._go_local(f"task {task_id} not in the daemon")
+                return False
+            rows = [_row_dict(row) for row in response.rows]
+            self._kickoff_id = response.kickoff_id
+            self._rows = [_cached(row) for row in rows]
+            self._local_mode = False
+            # `crewai log-tasks-outputs` should show the kickoff being replayed.
+            self._mirror_replace(rows)
+            return True
+
+    # ---- internals ------------------------------------------------------------------------
+
+    def _start_kickoff(self) -> None:
+        self._kickoff_id = uuid.uuid4().hex
+        self._rows = []
+        self._local_mode = False  # try the daemon again
+        self._clear_file_before_next_row = True
+
+    def _cache_row(self, row: dict[str, Any]) -> None:
+        """INSERT OR REPLACE into the cache: the row goes after every row of its index."""
+        rows = [r for r in (self._rows or []) if r[0] != row["task_id"]]
+        position = len(rows)
+        while position > 0 and rows[position - 1][1] > row["task_index"]:
+            position -= 1
+        rows.insert(position, _cached(row))
+        self._rows = rows
+
+    def _update_remote(self, task_index: int, kwargs: dict[str, Any]) -> bool:
+        """True when the daemon handled the update (or said there is no such row)."""
+        fields: dict[str, Any] = {}
+        for key, value in kwargs.items():
+            if key in ("output", "inputs"):
+                fields[f"{key}_json"] = value if isinstance(value, str) else _encode(value)
+            elif key == "was_replayed":
+                fields[key] = bool(value)
+            elif value is not None:
+                fields[key] = str(value)
+            else:
+                return False  # setting NULL: CrewAI's table can, the daemon's cannot
+        request = conversions.update_task_output(self._kickoff_id, task_index, fields)
+        try:
+            response = _link.call("UpdateTaskOutput", request)
+        except errors.NotFound:
+            _log.warning("No row found with task_index %s. No update performed.", task_index)
+            return True
+        except errors.RpcError as e:
+            self._go_local(f"update of task_index {task_index} failed: {e}")
+            return False
+        # The response holds every row of that index (possibly renamed by task_id): replace
+        # them in place, keeping their positions.
+        updated = [_cached(_row_dict(row)) for row in response.rows]
+        rows = self._rows or []
+        first = next((i for i, r in enumerate(rows) if r[1] == task_index), len(rows))
+        rest = [r for r in rows if r[1] != task_index]
+        self._rows = rest[:first] + updated + rest[first:]
+        if self._mirror_enabled:
+            path = self.db_path
+            self._mirror_submit(lambda: _local_storage(path).update(task_index, **kwargs))
+        return True
+
+    def _erase_all(self) -> None:
+        with self._lock:
+            if _link.daemon_available():
+                try:
+                    _link.call("DeleteTaskOutputs", conversions.delete_task_outputs(self.namespace))
+                except errors.RpcError as e:
+                    _log.warning("fast-crewai: erasing the daemon's task outputs failed: %s", e)
+            self._kickoff_id = None
+            self._rows = None
+            self._local_mode = False
+            self._clear_file_before_next_row = False
+            _mirror.flush(timeout=30.0)
+            self._local().delete_all()
+
+    def _go_local(self, reason: str) -> None:
+        """Continues the current kickoff in CrewAI's local file (after the mirror caught up)."""
+        if self._local_mode:
+            return
+        _log.warning("fast-crewai: kickoff task outputs go to CrewAI's local file (%s)", reason)
+        self._local_mode = True
+        _mirror.flush(timeout=30.0)
+        if self._clear_file_before_next_row:
+            # The kickoff started since the file was last cleared: CrewAI would have cleared it
+            # at the start, and the mirror did not get to its first row yet.
+            self._local().delete_all()
+            self._clear_file_before_next_row = False
+
+    def _local(self) -> Any:
+        return _local_storage(self.db_path)
+
+    def _local_load_if_any(self) -> list[dict[str, Any]]:
+        if not Path(self.db_path).exists():
+            return []
+        _mirror.flush(timeout=30.0)
+        result: list[dict[str, Any]] = self._local().load()
+        return result
+
+    def _mirror_submit(self, fn: Callable[[], None]) -> None:
+        if self._mirror_enabled:
+            _mirror.submit(fn)
+
+    def _mirror_add(self, task: Any, output: Any, task_index: int, was_replayed: bool,
+                    inputs: Any) -> None:
+        if not self._mirror_enabled:
+            return
+        clear, self._clear_file_before_next_row = self._clear_file_before_next_row, False
+        path = self.db_path
+
+        def apply() -> None:
+            local = _local_storage(path)
+            if clear:
+                local.delete_all()
+            local.add(task, output, task_index, was_replayed, inputs)
+
+        _mirror.submit(apply)
+
+    def _mirror_replace(self, rows: list[dict[str, Any]]) -> None:
+        if not self._mirror_enabled:
+            return
+        self._clear_file_before_next_row = False
+        path = self.db_path
+        snapshot = rows  # freshly decoded, owned by nobody else
+
+        def apply() -> None:
+            local = _local_storage(path)
+            local.delete_all()
+            for row in snapshot:
+                task = SimpleNamespace(id=row["task_id"], key=row["task_key"],
+                                       expected_output=row["expected_output"])
+                local.add(task, row["output"], row["task_index"], bool(row["was_replayed"]),
+                          row["inputs"])
+
+        _mirror.submit(apply)

@@ -1,0 +1,201 @@
+"""Named cross-process locks held in the daemon: a backend for crewai_core.lock_store.
+
+`daemon_lock(name, timeout=...)` is a context manager with the contract of CrewAI's
+`lock_store.lock(name, timeout=...)`: it waits up to `timeout` seconds for the lock and raises
+`portalocker.exceptions.LockException` (what CrewAI's own backend raises) when it cannot get
+it. Not re-entrant, like CrewAI's file locks.
+
+How it holds the lock: one PersistenceService/HoldLock stream per acquisition. The first
+message asks for the lock with a lease; the daemon answers when it is granted (waiting parks
+no thread on either side beyond this caller). While the `with` block runs, the stream stays
+open and a heartbeat goes out every third of the lease (from gRPC's request thread), so:
+
+* the lock is released when the block exits (a `release` message), and
+* a process that dies (kill -9, crash) frees its locks at once: its connection breaks and the
+  daemon ends the stream;
+* a process that hangs or loses the network loses the lock when the lease lapses.
+
+When the daemon is unreachable before the lock is granted, the lock is taken with the
+fallback (the backend that was installed before ours, else CrewAI's own default: a
+portalocker file lock in the temp directory, or a Redis lock when REDIS_URL is set). Processes
+that use the daemon and processes that use the fallback do not exclude each other; keep the
+daemon up, or turn database acceleration off, for strict mutual exclusion across a fleet.
+If the daemon goes away while a lock is held, the block is not interrupted; a warning says the
+lock was lost.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import logging
+import os
+import queue
+import socket
+import tempfile
+import threading
+import time
+from typing import Any, Callable, ContextManager, Iterator
+
+import grpc
+
+from fast_crewai import errors
+from fast_crewai.persistence import _link, conversions
+
+__all__ = ["DEFAULT_LEASE_S", "LockBackend", "crewai_default_lock", "daemon_lock"]
+
+_log = logging.getLogger(__name__)
+
+# Lease asked for each lock. A heartbeat goes out every third of it.
+DEFAULT_LEASE_S = 15.0
+# CrewAI's default wait (crewai_core.lock_store._DEFAULT_TIMEOUT).
+DEFAULT_TIMEOUT_S = 120.0
+
+LockBackend = Callable[..., ContextManager[None]]
+
+_RELEASE = object()
+
+
+def _holder() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{threading.current_thread().name}"
+
+
+def _lock_exception(message: str) -> Exception:
+    import portalocker.exceptions
+
+    return portalocker.exceptions.LockException(message)
+
+
+@contextlib.contextmanager
+def crewai_default_lock(name: str, *, timeout: float = DEFAULT_TIMEOUT_S) -> Iterator[None]:
+    """CrewAI's built-in lock (crewai_core.lock_store without a backend): a Redis lock when
+    REDIS_URL is set and redis is installed, else a portalocker file lock named after the md5
+    of `name` in the temp directory, so it excludes processes running CrewAI without fast-crewai
+    on the same machine."""
+    import portalocker
+    import portalocker.exceptions
+    from crewai_core import lock_store
+
+    channel = "crewai:" + hashlib.md5(name.encode(), usedforsecurity=False).hexdigest()
+    if lock_store._redis_available():
+        with portalocker.RedisLock(channel=channel, connection=lock_store._redis_connection(),
+                                   timeout=timeout):
+            yield
+        return
+    path = os.path.join(tempfile.gettempdir(), f"{channel}.lock")
+    file_lock = portalocker.Lock(path, timeout=timeout)
+    try:
+        file_lock.acquire()
+    except portalocker.exceptions.BaseLockException as e:
+        raise portalocker.exceptions.LockException(
+            f"Failed to acquire lock '{name}' at {path} (timeout={timeout}s). This commonly "
+            "occurs in multi-process environments."
+        ) from e
+    try:
+        yield
+    finally:
+        file_lock.release()
+
+
+class _Hold:
+    """One HoldLock stream: acquire() blocks until granted; release() ends the stream."""
+
+    def __init__(self, name: str, timeout: float, lease_s: float) -> None:
+        self.name = name
+        self._timeout = max(0.0, float(timeout))
+        self._lease_s = lease_s
+        self._heartbeat_s = max(0.05, lease_s / 3.0)
+        self._outbox: queue.SimpleQueue[object] = queue.SimpleQueue()
+        self._call: Any = None
+
+    def _requests(self) -> Iterator[Any]:
+        yield conversions.acquire_lock(self.name, wait_timeout_ms=int(self._timeout * 1000),
+                                       lease_ms=int(self._lease_s * 1000), holder=_holder())
+        while True:
+            try:
+                item = self._outbox.get(timeout=self._heartbeat_s)
+            except queue.Empty:
+                yield conversions.heartbeat()
+                continue
+            if item is _RELEASE:
+                yield conversions.release_lock()
+            return
+
+    def acquire(self) -> None:
+        """Returns once the lock is held. Raises LockException when the wait timed out,
+        errors.DaemonUnavailable when the daemon could not answer, other errors.RpcError for
+        a refused request."""
+        started = time.monotonic()
+        self._call = _link.stub().HoldLock(self._requests())
+        try:
+            first = next(self._call)
+        except StopIteration:
+            raise errors.DaemonUnavailable("the daemon ended the lock stream without an answer")
+        except grpc.RpcError as e:
+            self._outbox.put(None)
+            error = errors.from_rpc_error(e)
+            if isinstance(error, errors.DaemonUnavailable):
+                _link.report_unavailable(str(error))
+            raise error from None
+        kind, answer = conversions.lock_answer(first)
+        if kind == "acquired":
+            if answer["lease_ms"] > 0:
+                self._heartbeat_s = max(0.05, answer["lease_ms"] / 3000.0)
+            return
+        self._outbox.put(None)
+        self._drain()
+        if kind == "timed_out":
+            waited = time.monotonic() - started
+            raise _lock_exception(
+                f"Failed to acquire lock '{self.name}' from the fast-crewai daemon "
+                f"(timeout={self._timeout:g}s, waited {waited:.1f}s): held by "
+                f"{answer['holder'] or 'another process'}")
+        raise errors.InternalError(f"unexpected answer to a lock request: {kind}")
+
+    def release(self) -> None:
+        """Releases the lock (idempotent). Logs a warning when it had been lost meanwhile."""
+        if self._call is None:
+            return
+        self._outbox.put(_RELEASE)
+        self._drain()
+        self._call = None
+
+    def _drain(self) -> None:
+        try:
+            for _ in self._call:
+                pass
+        except grpc.RpcError as e:
+            error = errors.from_rpc_error(e)
+            if isinstance(error, errors.Aborted):
+                _log.warning("fast-crewai: lock %r was lost while held: %s", self.name,
+                             error.details)
+            elif not isinstance(error, errors.Cancelled):
+                _log.warning("fast-crewai: lock %r: stream ended with %s", self.name, error)
+
+
+@contextlib.contextmanager
+def daemon_lock(name: str, *, timeout: float = DEFAULT_TIMEOUT_S,
+                fallback: LockBackend | None = None,
+                lease_s: float = DEFAULT_LEASE_S) -> Iterator[None]:
+    """Holds the daemon lock `name` for the duration of the block (see the module docstring).
+
+    `fallback(name, timeout=...)` is used when the daemon is unreachable (default: CrewAI's
+    own lock).
+    """
+    local = fallback or crewai_default_lock
+    if not _link.daemon_available():
+        with local(name, timeout=timeout):
+            yield
+        return
+    hold = _Hold(name, timeout, lease_s)
+    try:
+        hold.acquire()
+    except errors.RpcError as e:  # unreachable, or a name the daemon refuses
+        _log.warning("fast-crewai: lock %r falls back to CrewAI's local lock: %s", name, e)
+        with local(name, timeout=timeout):
+            yield
+        return
+    try:
+        yield
+    finally:
+        hold.release()

@@ -1,0 +1,200 @@
+"""DaemonKickoffStorage against CrewAI's own KickoffTaskOutputsSQLiteStorage: the same calls give
+the same load() results; per-kickoff logs survive later kickoffs; the local file stays what
+`crewai log-tasks-outputs` expects; refused rows fall back to the local file."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import re
+import uuid
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any, Callable
+
+import pytest
+from pydantic import BaseModel
+
+TIMESTAMP = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d$")
+
+
+class Verdict(BaseModel):
+    ok: bool
+    score: float
+
+
+def _task(key: str | None = "k") -> Any:
+    return SimpleNamespace(id=uuid.uuid4(), key=key and f"{key}-{uuid.uuid4().hex[:6]}",
+                           expected_output=f"expected {key}")
+
+
+def _output(raw: str) -> dict[str, Any]:
+    # What Crew._store_execution_log stores, including values CrewJSONEncoder must convert.
+    return {"description": f"do {raw}", "summary": raw[:10], "raw": raw,
+            "pydantic": Verdict(ok=True, score=0.5), "json_dict": {"n": [1, 2.5, None]},
+            "output_format": "raw", "agent": "Researcher",
+            "messages": [{"role": "user", "content": f"prompt for {raw} \u00e9"}],
+            "when": dt.datetime(2026, 1, 2, 3, 4, 5)}
+
+
+def _without_timestamps(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    for row in rows:
+        assert TIMESTAMP.match(row["timestamp"]), row["timestamp"]
+    return [{k: v for k, v in row.items() if k != "timestamp"} for row in rows]
+
+
+def _run_script(storage: Any, tasks: list[Any]) -> list[dict[str, Any]]:
+    """One kickoff's worth of calls, as CrewAI makes them (plus the odd ones)."""
+    storage.delete_all()  # prepare_kickoff
+    storage.add(tasks[2], _output("c"), 2, False, {"topic": "otters"})
+    storage.add(tasks[0], _output("a"), 0, inputs={"topic": "otters"})
+    storage.add(tasks[1], _output("b"), 1, False, None)
+    storage.add(tasks[3], _output("b2"), 1, False, {"topic": "otters"})  # same index: after b
+    storage.add(tasks[0], _output("a-again"), 0, True, {"topic": "seals"})  # INSERT OR REPLACE
+    # What TaskOutputStorageHandler.update sends for a replayed task...
+    storage.update(0, task_id=str(tasks[0].id), task_key=tasks[0].key,
+                   expected_output="changed", output=_output("a-replayed"), was_replayed=True,
+                   inputs={"topic": "walrus"})
+    # ...and an update hitting two rows of one index.
+    storage.update(1, output=_output("both"), was_replayed=True)
+    storage.update(7, was_replayed=True)  # no such row: a warning only
+    return storage.load()
+
+
+@pytest.fixture
+def reference(tmp_path: Path) -> Any:
+    from crewai.memory.storage.kickoff_task_outputs_storage import (
+        KickoffTaskOutputsSQLiteStorage,
+    )
+
+    return KickoffTaskOutputsSQLiteStorage(str(tmp_path / "reference.db"))
+
+
+def test_same_calls_same_rows_as_crewai(daemon: Any, use_daemon: Callable[[Any], None],
+                                        crewai_home: Any, reference: Any,
+                                        caplog: pytest.LogCaptureFixture) -> None:
+    from crewai.utilities.errors import DatabaseOperationError
+    from crewai_cli.task_outputs import load_task_outputs
+
+    from fast_crewai.persistence.kickoff import DaemonKickoffStorage, mirror_flush
+
+    use_daemon(daemon)
+    tasks = [_task("a"), _task("b"), _task(None), _task("d")]
+    ours = DaemonKickoffStorage()
+    assert ours.db_path == str(crewai_home.kickoff_db)
+    with caplog.at_level(logging.WARNING):
+        got = _run_script(ours, tasks)
+    expected = _run_script(reference, tasks)
+    assert _without_timestamps(got) == _without_timestamps(expected)
+    assert [r["task_index"] for r in got] == [0, 1, 1, 2]
+    assert [r["was_replayed"] for r in got] == [1, 1, 1, 0]
+    assert got[0]["inputs"] == {"topic": "walrus"}
+    assert "No row found with task_index 7" in caplog.text
+    # load() hands out copies: changing them changes nothing stored.
+    got[0]["output"]["raw"] = "mutated"
+    assert ours.load()[0]["output"]["raw"] == "a-replayed"
+    for storage in (ours, reference):
+        with pytest.raises(DatabaseOperationError):
+            storage.update(0, no_such_column=1)
+
+    # The local file is what `crewai log-tasks-outputs` reads: CrewAI's rows, CrewAI's shape.
+    assert mirror_flush(10)
+    assert _without_timestamps(load_task_outputs(str(crewai_home.kickoff_db))) == \
+        _without_timestamps(load_task_outputs(reference.db_path))
+
+
+def test_kickoffs_keep_their_logs_and_replay_finds_them(
+        daemon: Any, use_daemon: Callable[[Any], None], crewai_home: Any) -> None:
+    from fast_crewai.persistence.kickoff import DaemonKickoffStorage, hard_reset
+
+    use_daemon(daemon)
+    first, second = DaemonKickoffStorage(), DaemonKickoffStorage()
+    first_tasks, second_tasks = [_task("x"), _task("y")], [_task("x"), _task("y")]
+    first.delete_all()
+    second.delete_all()
+    for i in range(2):  # interleaved, as two crews running at once
+        first.add(first_tasks[i], _output(f"first-{i}"), i, inputs={"run": 1})
+        second.add(second_tasks[i], _output(f"second-{i}"), i, inputs={"run": 2})
+    assert [r["output"]["raw"] for r in first.load()] == ["first-0", "first-1"]
+    assert [r["output"]["raw"] for r in second.load()] == ["second-0", "second-1"]
+    second.delete_all()  # e.g. kickoff_for_each's final reset: erases nothing
+
+    # A fresh storage (another process) sees the project's latest kickoff, as CrewAI's file...
+    fresh = DaemonKickoffStorage()
+    assert [r["inputs"] for r in fresh.load()] == [{"run": 2}, {"run": 2}]
+    # ...and replay by task id finds the kickoff that ran the task, not just the latest.
+    assert fresh.attach_task(str(first_tasks[1].id))
+    assert fresh.kickoff_id == first.kickoff_id
+    fresh.update(1, output=_output("first-1-replayed"), was_replayed=True)
+    rows = fresh.load()
+    assert [r["output"]["raw"] for r in rows] == ["first-0", "first-1-replayed"]
+    assert [r["was_replayed"] for r in rows] == [0, 1]
+    assert not fresh.attach_task(str(uuid.uuid4()))  # unknown: CrewAI's local file decides
+
+    with hard_reset():  # Crew.reset_memories("kickoff_outputs")
+        fresh.delete_all()
+    assert DaemonKickoffStorage().load() == []
+    assert not DaemonKickoffStorage().attach_task(str(first_tasks[0].id))
+
+
+def test_rows_the_daemon_refuses_continue_in_the_local_file(
+        start_daemon: Callable[..., Any], use_daemon: Callable[[Any], None], crewai_home: Any,
+        reference: Any, caplog: pytest.LogCaptureFixture) -> None:
+    from fast_crewai.persistence.kickoff import DaemonKickoffStorage
+
+    use_daemon(start_daemon("--persistence_max_value_bytes=2K"))
+    tasks = [_task("a"), _task("b"), _task("c")]
+    big = _output("x" * 5000)  # CrewAI stores it; this daemon refuses it
+    ours = DaemonKickoffStorage()
+    for storage in (ours, reference):
+        storage.delete_all()
+        storage.add(tasks[0], _output("small"), 0)
+        with caplog.at_level(logging.WARNING):
+            storage.add(tasks[1], big, 1)  # must not raise
+        storage.add(tasks[2], _output("after"), 2)
+    assert "RESOURCE_EXHAUSTED" in caplog.text
+    assert _without_timestamps(ours.load()) == _without_timestamps(reference.load())
+    assert len(ours.load()) == 3
+    # The next kickoff uses the daemon again.
+    ours.delete_all()
+    ours.add(tasks[0], _output("next"), 0)
+    assert not ours._local_mode
+    assert [r["output"]["raw"] for r in ours.load()] == ["next"]
+
+
+def test_patched_handler_skips_the_load_before_every_task(
+        daemon: Any, use_daemon: Callable[[Any], None], crewai_home: Any, reference: Any) -> None:
+    from crewai.utilities.task_output_storage_handler import TaskOutputStorageHandler
+
+    from fast_crewai.client.connection import get_connection
+    from fast_crewai.patches.persistence import PersistencePatcher
+    from fast_crewai.persistence.kickoff import DaemonKickoffStorage
+
+    use_daemon(daemon)
+    patcher = PersistencePatcher()
+    assert patcher.instrument(get_connection().config).applied
+    try:
+        ours = TaskOutputStorageHandler()
+        assert isinstance(ours.storage, DaemonKickoffStorage)
+        loads: list[int] = []
+        original_load = ours.storage.load
+        ours.storage.load = (  # type: ignore[method-assign]
+            lambda: loads.append(1) or original_load())
+        crewai = TaskOutputStorageHandler()
+        crewai.storage = reference  # a plain storage: the original update runs
+        tasks = [_task("a"), _task("b")]
+        replayed_task = _task("b")
+        for handler in (ours, crewai):
+            handler.reset()
+            for i, task in enumerate(tasks):
+                handler.update(i, {"task": task, "output": _output(f"o{i}"), "task_index": i,
+                                   "inputs": {"topic": "otters"}, "was_replayed": False})
+            handler.update(1, {"task": replayed_task, "output": _output("again"),
+                               "task_index": 1, "inputs": {"topic": "otters"},
+                               "was_replayed": True})
+        assert loads == []  # CrewAI's handler loads the whole log before each of these
+        got = ours.load()
+        assert _without_timestamps(got) == _without_timestamps(crewai.load())
+        assert [r["task_id"] for r in got] == [str(tasks[0].id), str(replayed_task.id)]
+    finally:
+        patcher.uninstrument()

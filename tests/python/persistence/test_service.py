@@ -1,0 +1,91 @@
+"""PersistenceService over the wire: bad input gets the right status naming the field and stores
+nothing; `fast-crewai backup` makes a consistent copy; legacy long-term memory ordering."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+from typing import Any, Callable
+
+import pytest
+from support import run_cli
+
+
+def _add(task_id: str, index: int, output_json: str = '{"raw": "r"}') -> Any:
+    from fast_crewai.persistence import conversions
+
+    return conversions.add_task_output(
+        kickoff_id="k", namespace="/proj/db", task_id=task_id, task_key="key",
+        expected_output="e", output_json=output_json, task_index=index, inputs_json="{}",
+        was_replayed=False)
+
+
+def test_bad_input_is_refused_naming_the_field(start_daemon: Callable[..., Any],
+                                               use_daemon: Callable[[Any], None]) -> None:
+    from fast_crewai import errors
+    from fast_crewai.persistence import _link, conversions
+
+    use_daemon(start_daemon("--persistence_max_value_bytes=4K"))
+    _link.call("AddTaskOutput", _add("kept", 0))
+    with pytest.raises(errors.InvalidArgument, match=r"row\.output_json: invalid JSON at byte"):
+        _link.call("AddTaskOutput", _add("t1", 1, '{"raw": '))
+    with pytest.raises(errors.ResourceExhausted, match=r"row\.output_json: \d+ bytes is more"):
+        _link.call("AddTaskOutput", _add("t1", 1, '"' + "x" * 5000 + '"'))
+    with pytest.raises(errors.NotFound, match="task_index: no row with task_index 9"):
+        _link.call("UpdateTaskOutput",
+                   conversions.update_task_output("k", 9, {"was_replayed": True}))
+    with pytest.raises(errors.InvalidArgument, match="kickoff_id: must not be empty"):
+        _link.call("UpdateTaskOutput",
+                   conversions.update_task_output("", 0, {"was_replayed": True}))
+    with pytest.raises(errors.InvalidArgument, match="metadata_json: invalid JSON"):
+        _link.call("SaveLongTermMemory", conversions.save_ltm("ns", "d", "{nope", "1", 1.0))
+    rows = _link.call("LoadTaskOutputs", conversions.load_task_outputs(kickoff_id="k")).rows
+    assert [r.task_id for r in rows] == ["kept"]  # nothing of the rejected requests
+
+
+def test_legacy_long_term_memory_orders_like_crewai(daemon: Any,
+                                                    use_daemon: Callable[[Any], None],
+                                                    tmp_path: Path) -> None:
+    from fast_crewai.persistence.ltm import DaemonLTMStorage
+
+    use_daemon(daemon)
+    ltm = DaemonLTMStorage(str(tmp_path / "long_term_memory_storage.db"))
+    other = DaemonLTMStorage(str(tmp_path / "other" / "long_term_memory_storage.db"))
+    assert ltm.load("task", 3) is None
+    for meta, when, score in ((1, "1700000001.5", 8), (2, "1700000003.0", 9),
+                              (3, "1700000003.0", 2), (4, "1700000002.0", 1)):
+        ltm.save("task", {"n": meta, "quality": score}, when, score)
+    other.save("task", {"n": 99}, "1800000000.0", 1)
+    got = ltm.load("task", 3)
+    assert [e["metadata"]["n"] for e in got] == [3, 2, 4]  # datetime DESC, then score ASC
+    assert got[0] == {"metadata": {"n": 3, "quality": 2}, "datetime": "1700000003.0",
+                      "score": 2.0}
+    ltm.reset()
+    assert ltm.load("task", 3) is None
+    assert other.load("task", 3) == [{"metadata": {"n": 99}, "datetime": "1800000000.0",
+                                      "score": 1.0}]
+
+
+def test_backup_cli_makes_a_consistent_copy(daemon: Any, use_daemon: Callable[[Any], None],
+                                            tmp_path: Path) -> None:
+    from fast_crewai.persistence import _link
+
+    use_daemon(daemon)
+    for i in range(3):
+        _link.call("AddTaskOutput", _add(f"t{i}", i))
+    dest = tmp_path / "backups" / "persistence-copy.db"
+    dest.parent.mkdir()
+    env = {"FAST_CREWAI_ENDPOINT": daemon.endpoint}
+    result, _ = run_cli("backup", str(dest), env=env)
+    assert result.returncode == 0, result.stderr
+    assert "bytes" in result.stdout
+    with sqlite3.connect(f"file:{dest}?mode=ro", uri=True) as copy:
+        assert copy.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        assert copy.execute("SELECT COUNT(*) FROM kickoff_task_outputs").fetchone()[0] == 3
+    again, _ = run_cli("backup", str(dest), env=env)
+    assert again.returncode == 1
+    assert "exists" in again.stderr and "--overwrite" not in again.stdout
+    overwrite, _ = run_cli("backup", str(dest), "--overwrite", env=env)
+    assert overwrite.returncode == 0, overwrite.stderr
+    missing, _ = run_cli("backup", str(tmp_path / "no-such-dir" / "x.db"), env=env)
+    assert missing.returncode == 1 and "does not exist" in missing.stderr
