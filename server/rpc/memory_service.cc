@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "server/rpc/dispatch.h"
 #include "server/rpc/status_conversion.h"
 #include "server/util/status_macros.h"
 
@@ -70,22 +71,6 @@ mem::SearchMode FromProto(v1::SearchMode mode) {
   }
 }
 
-// Runs `work` on `executor` and finishes the RPC with its status. The request and response
-// stay alive until Finish, so `work` may use them.
-template <typename Work>
-grpc::ServerUnaryReactor* Dispatch(grpc::CallbackServerContext* context, Executor* executor,
-                                   Work work) {
-  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  executor->Schedule([context, reactor, work = std::move(work)]() mutable {
-    if (context->IsCancelled()) {
-      reactor->Finish(grpc::Status::CANCELLED);
-      return;
-    }
-    FinishWithStatus(context, reactor, work());
-  });
-  return reactor;
-}
-
 }  // namespace
 
 MemoryServiceImpl::MemoryServiceImpl(memory::MemoryStore* store, Executor* executor)
@@ -94,7 +79,7 @@ MemoryServiceImpl::MemoryServiceImpl(memory::MemoryStore* store, Executor* execu
 grpc::ServerUnaryReactor* MemoryServiceImpl::SaveRecords(grpc::CallbackServerContext* context,
                                                          const v1::SaveRecordsRequest* request,
                                                          v1::SaveRecordsResponse* response) {
-  return Dispatch(context, executor_, [this, request, response]() -> absl::Status {
+  return DispatchOnExecutor(context, executor_, [this, request, response]() -> absl::Status {
     std::vector<mem::Record> records;
     records.reserve(request->records_size());
     for (const v1::MemoryRecord& r : request->records()) records.push_back(FromProto(r));
@@ -107,7 +92,7 @@ grpc::ServerUnaryReactor* MemoryServiceImpl::SaveRecords(grpc::CallbackServerCon
 grpc::ServerUnaryReactor* MemoryServiceImpl::Search(grpc::CallbackServerContext* context,
                                                     const v1::SearchRequest* request,
                                                     v1::SearchResponse* response) {
-  return Dispatch(context, executor_, [this, request, response]() -> absl::Status {
+  return DispatchOnExecutor(context, executor_, [this, request, response]() -> absl::Status {
     mem::SearchRequest query;
     query.query_embedding.assign(request->query_embedding().begin(),
                                  request->query_embedding().end());
@@ -132,7 +117,7 @@ grpc::ServerUnaryReactor* MemoryServiceImpl::Search(grpc::CallbackServerContext*
 grpc::ServerUnaryReactor* MemoryServiceImpl::DeleteRecords(grpc::CallbackServerContext* context,
                                                            const v1::DeleteRecordsRequest* request,
                                                            v1::DeleteRecordsResponse* response) {
-  return Dispatch(context, executor_, [this, request, response]() -> absl::Status {
+  return DispatchOnExecutor(context, executor_, [this, request, response]() -> absl::Status {
     mem::DeleteRequest del;
     del.filter = FromProto(request->filter());
     del.record_ids.assign(request->record_ids().begin(), request->record_ids().end());
@@ -146,7 +131,7 @@ grpc::ServerUnaryReactor* MemoryServiceImpl::DeleteRecords(grpc::CallbackServerC
 grpc::ServerUnaryReactor* MemoryServiceImpl::UpdateRecord(grpc::CallbackServerContext* context,
                                                           const v1::UpdateRecordRequest* request,
                                                           v1::UpdateRecordResponse* /*response*/) {
-  return Dispatch(context, executor_, [this, request]() -> absl::Status {
+  return DispatchOnExecutor(context, executor_, [this, request]() -> absl::Status {
     return store_->Update(request->namespace_(), FromProto(request->record()));
   });
 }
@@ -154,7 +139,7 @@ grpc::ServerUnaryReactor* MemoryServiceImpl::UpdateRecord(grpc::CallbackServerCo
 grpc::ServerUnaryReactor* MemoryServiceImpl::GetRecord(grpc::CallbackServerContext* context,
                                                        const v1::GetRecordRequest* request,
                                                        v1::GetRecordResponse* response) {
-  return Dispatch(context, executor_, [this, request, response]() -> absl::Status {
+  return DispatchOnExecutor(context, executor_, [this, request, response]() -> absl::Status {
     ASSIGN_OR_RETURN(std::optional<mem::Record> record,
                      store_->GetRecord(request->namespace_(), request->id()));
     response->set_found(record.has_value());
@@ -166,7 +151,7 @@ grpc::ServerUnaryReactor* MemoryServiceImpl::GetRecord(grpc::CallbackServerConte
 grpc::ServerUnaryReactor* MemoryServiceImpl::ListRecords(grpc::CallbackServerContext* context,
                                                          const v1::ListRecordsRequest* request,
                                                          v1::ListRecordsResponse* response) {
-  return Dispatch(context, executor_, [this, request, response]() -> absl::Status {
+  return DispatchOnExecutor(context, executor_, [this, request, response]() -> absl::Status {
     mem::ListRecordsRequest list;
     list.scope_prefix = request->scope_prefix();
     list.limit = request->page().limit();
@@ -184,7 +169,7 @@ grpc::ServerUnaryReactor* MemoryServiceImpl::ListRecords(grpc::CallbackServerCon
 grpc::ServerUnaryReactor* MemoryServiceImpl::GetScopeInfo(grpc::CallbackServerContext* context,
                                                           const v1::GetScopeInfoRequest* request,
                                                           v1::GetScopeInfoResponse* response) {
-  return Dispatch(context, executor_, [this, request, response]() -> absl::Status {
+  return DispatchOnExecutor(context, executor_, [this, request, response]() -> absl::Status {
     ASSIGN_OR_RETURN(mem::ScopeInfo info, store_->GetScopeInfo(request->namespace_(), request->scope()));
     response->set_path(std::move(info.path));
     response->set_record_count(info.record_count);
@@ -199,7 +184,7 @@ grpc::ServerUnaryReactor* MemoryServiceImpl::GetScopeInfo(grpc::CallbackServerCo
 grpc::ServerUnaryReactor* MemoryServiceImpl::ListScopes(grpc::CallbackServerContext* context,
                                                         const v1::ListScopesRequest* request,
                                                         v1::ListScopesResponse* response) {
-  return Dispatch(context, executor_, [this, request, response]() -> absl::Status {
+  return DispatchOnExecutor(context, executor_, [this, request, response]() -> absl::Status {
     ASSIGN_OR_RETURN(std::vector<std::string> scopes,
                      store_->ListScopes(request->namespace_(), request->parent()));
     for (std::string& s : scopes) response->add_scopes(std::move(s));
@@ -210,7 +195,7 @@ grpc::ServerUnaryReactor* MemoryServiceImpl::ListScopes(grpc::CallbackServerCont
 grpc::ServerUnaryReactor* MemoryServiceImpl::ListCategories(
     grpc::CallbackServerContext* context, const v1::ListCategoriesRequest* request,
     v1::ListCategoriesResponse* response) {
-  return Dispatch(context, executor_, [this, request, response]() -> absl::Status {
+  return DispatchOnExecutor(context, executor_, [this, request, response]() -> absl::Status {
     ASSIGN_OR_RETURN(std::vector<mem::CategoryCount> counts,
                      store_->ListCategories(request->namespace_(), request->scope_prefix()));
     for (mem::CategoryCount& c : counts) {
@@ -225,7 +210,7 @@ grpc::ServerUnaryReactor* MemoryServiceImpl::ListCategories(
 grpc::ServerUnaryReactor* MemoryServiceImpl::Count(grpc::CallbackServerContext* context,
                                                    const v1::CountRequest* request,
                                                    v1::CountResponse* response) {
-  return Dispatch(context, executor_, [this, request, response]() -> absl::Status {
+  return DispatchOnExecutor(context, executor_, [this, request, response]() -> absl::Status {
     ASSIGN_OR_RETURN(int64_t count, store_->Count(request->namespace_(), request->scope_prefix()));
     response->set_count(count);
     return absl::OkStatus();
@@ -235,7 +220,7 @@ grpc::ServerUnaryReactor* MemoryServiceImpl::Count(grpc::CallbackServerContext* 
 grpc::ServerUnaryReactor* MemoryServiceImpl::Reset(grpc::CallbackServerContext* context,
                                                    const v1::ResetRequest* request,
                                                    v1::ResetResponse* response) {
-  return Dispatch(context, executor_, [this, request, response]() -> absl::Status {
+  return DispatchOnExecutor(context, executor_, [this, request, response]() -> absl::Status {
     ASSIGN_OR_RETURN(int64_t deleted, store_->Reset(request->namespace_(), request->scope_prefix()));
     response->set_deleted(deleted);
     return absl::OkStatus();
@@ -245,7 +230,7 @@ grpc::ServerUnaryReactor* MemoryServiceImpl::Reset(grpc::CallbackServerContext* 
 grpc::ServerUnaryReactor* MemoryServiceImpl::TouchRecords(grpc::CallbackServerContext* context,
                                                           const v1::TouchRecordsRequest* request,
                                                           v1::TouchRecordsResponse* response) {
-  return Dispatch(context, executor_, [this, request, response]() -> absl::Status {
+  return DispatchOnExecutor(context, executor_, [this, request, response]() -> absl::Status {
     std::vector<std::string> ids(request->record_ids().begin(), request->record_ids().end());
     ASSIGN_OR_RETURN(int64_t touched,
                      store_->TouchRecords(request->namespace_(), ids, request->last_accessed(),
@@ -258,7 +243,7 @@ grpc::ServerUnaryReactor* MemoryServiceImpl::TouchRecords(grpc::CallbackServerCo
 grpc::ServerUnaryReactor* MemoryServiceImpl::DescribeNamespace(
     grpc::CallbackServerContext* context, const v1::DescribeNamespaceRequest* request,
     v1::DescribeNamespaceResponse* response) {
-  return Dispatch(context, executor_, [this, request, response]() -> absl::Status {
+  return DispatchOnExecutor(context, executor_, [this, request, response]() -> absl::Status {
     ASSIGN_OR_RETURN(mem::NamespaceInfo info, store_->DescribeNamespace(request->namespace_()));
     response->set_exists(info.exists);
     response->set_vector_dim(info.vector_dim);

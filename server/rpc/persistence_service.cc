@@ -10,6 +10,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "server/rpc/dispatch.h"
 #include "server/rpc/status_conversion.h"
 #include "server/util/status_macros.h"
 
@@ -52,30 +53,6 @@ ps::TaskOutputUpdate FromProto(const v1::UpdateTaskOutputRequest& in) {
   if (in.has_inputs_json()) out.inputs_json = in.inputs_json();
   if (in.has_was_replayed()) out.was_replayed = in.was_replayed();
   return out;
-}
-
-// Runs `work` on `executor` and finishes the RPC with its status. The request and response
-// stay alive until Finish, so `work` may use them.
-template <typename Work>
-grpc::ServerUnaryReactor* Dispatch(grpc::CallbackServerContext* context, Executor* executor,
-                                   Work work) {
-  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  executor->Schedule([context, reactor, work = std::move(work)]() mutable {
-    if (context->IsCancelled()) {
-      reactor->Finish(grpc::Status::CANCELLED);
-      return;
-    }
-    FinishWithStatus(context, reactor, work());
-  });
-  return reactor;
-}
-
-// Runs bounded in-memory `work` on the gRPC thread.
-template <typename Work>
-grpc::ServerUnaryReactor* Inline(grpc::CallbackServerContext* context, Work work) {
-  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  FinishWithStatus(context, reactor, work());
-  return reactor;
 }
 
 absl::Duration Millis(int64_t ms) { return absl::Milliseconds(ms); }
@@ -383,7 +360,7 @@ void PersistenceServiceImpl::ReaperLoop() {
 grpc::ServerUnaryReactor* PersistenceServiceImpl::AddTaskOutput(
     grpc::CallbackServerContext* context, const v1::AddTaskOutputRequest* request,
     v1::AddTaskOutputResponse* response) {
-  return Dispatch(context, executor_, [this, request, response]() -> absl::Status {
+  return DispatchOnExecutor(context, executor_, [this, request, response]() -> absl::Status {
     ASSIGN_OR_RETURN(ps::TaskOutputRow stored,
                      store_->AddTaskOutput(request->namespace_(), request->kickoff_id(),
                                            FromProto(request->row())));
@@ -395,7 +372,7 @@ grpc::ServerUnaryReactor* PersistenceServiceImpl::AddTaskOutput(
 grpc::ServerUnaryReactor* PersistenceServiceImpl::LoadTaskOutputs(
     grpc::CallbackServerContext* context, const v1::LoadTaskOutputsRequest* request,
     v1::LoadTaskOutputsResponse* response) {
-  return Inline(context, [this, request, response]() -> absl::Status {
+  return FinishInline(context, [this, request, response]() -> absl::Status {
     ps::KickoffSelector selector;
     if (!request->kickoff_id().empty()) {
       selector = ps::KickoffSelector::ById(request->kickoff_id());
@@ -419,7 +396,7 @@ grpc::ServerUnaryReactor* PersistenceServiceImpl::LoadTaskOutputs(
 grpc::ServerUnaryReactor* PersistenceServiceImpl::UpdateTaskOutput(
     grpc::CallbackServerContext* context, const v1::UpdateTaskOutputRequest* request,
     v1::UpdateTaskOutputResponse* response) {
-  return Dispatch(context, executor_, [this, request, response]() -> absl::Status {
+  return DispatchOnExecutor(context, executor_, [this, request, response]() -> absl::Status {
     ASSIGN_OR_RETURN(std::vector<ps::TaskOutputRow> rows,
                      store_->UpdateTaskOutputs(request->kickoff_id(), request->task_index(),
                                                FromProto(*request)));
@@ -431,7 +408,7 @@ grpc::ServerUnaryReactor* PersistenceServiceImpl::UpdateTaskOutput(
 grpc::ServerUnaryReactor* PersistenceServiceImpl::DeleteTaskOutputs(
     grpc::CallbackServerContext* context, const v1::DeleteTaskOutputsRequest* request,
     v1::DeleteTaskOutputsResponse* response) {
-  return Dispatch(context, executor_, [this, request, response]() -> absl::Status {
+  return DispatchOnExecutor(context, executor_, [this, request, response]() -> absl::Status {
     ASSIGN_OR_RETURN(int64_t deleted,
                      store_->DeleteTaskOutputs(request->namespace_(), request->kickoff_id()));
     response->set_deleted_rows(deleted);
@@ -442,7 +419,7 @@ grpc::ServerUnaryReactor* PersistenceServiceImpl::DeleteTaskOutputs(
 grpc::ServerUnaryReactor* PersistenceServiceImpl::FindKickoffForTask(
     grpc::CallbackServerContext* context, const v1::FindKickoffForTaskRequest* request,
     v1::FindKickoffForTaskResponse* response) {
-  return Inline(context, [this, request, response]() -> absl::Status {
+  return FinishInline(context, [this, request, response]() -> absl::Status {
     ASSIGN_OR_RETURN(std::shared_ptr<const ps::KickoffSnapshot> kickoff,
                      store_->LoadTaskOutputs(ps::KickoffSelector::ByTask(request->task_id())));
     response->set_found(kickoff != nullptr);
@@ -457,7 +434,7 @@ grpc::ServerUnaryReactor* PersistenceServiceImpl::FindKickoffForTask(
 grpc::ServerUnaryReactor* PersistenceServiceImpl::ListKickoffs(
     grpc::CallbackServerContext* context, const v1::ListKickoffsRequest* request,
     v1::ListKickoffsResponse* response) {
-  return Inline(context, [this, request, response]() -> absl::Status {
+  return FinishInline(context, [this, request, response]() -> absl::Status {
     const int64_t limit = request->limit() == 0 ? 100 : request->limit();
     ASSIGN_OR_RETURN(std::vector<ps::KickoffInfo> kickoffs,
                      store_->ListKickoffs(request->namespace_(), request->all_namespaces(), limit));
@@ -477,7 +454,7 @@ grpc::ServerUnaryReactor* PersistenceServiceImpl::ListKickoffs(
 grpc::ServerUnaryReactor* PersistenceServiceImpl::SaveFlowState(
     grpc::CallbackServerContext* context, const v1::SaveFlowStateRequest* request,
     v1::SaveFlowStateResponse* /*response*/) {
-  return Dispatch(context, executor_, [this, request]() -> absl::Status {
+  return DispatchOnExecutor(context, executor_, [this, request]() -> absl::Status {
     return store_->SaveFlowState(request->flow_uuid(), request->method_name(),
                                  request->state_json(), request->timestamp());
   });
@@ -486,7 +463,7 @@ grpc::ServerUnaryReactor* PersistenceServiceImpl::SaveFlowState(
 grpc::ServerUnaryReactor* PersistenceServiceImpl::LoadFlowState(
     grpc::CallbackServerContext* context, const v1::LoadFlowStateRequest* request,
     v1::LoadFlowStateResponse* response) {
-  return Dispatch(context, executor_, [this, request, response]() -> absl::Status {
+  return DispatchOnExecutor(context, executor_, [this, request, response]() -> absl::Status {
     ASSIGN_OR_RETURN(std::optional<ps::FlowState> state,
                      store_->LoadFlowState(request->flow_uuid()));
     response->set_found(state.has_value());
@@ -502,7 +479,7 @@ grpc::ServerUnaryReactor* PersistenceServiceImpl::LoadFlowState(
 grpc::ServerUnaryReactor* PersistenceServiceImpl::SavePendingFeedback(
     grpc::CallbackServerContext* context, const v1::SavePendingFeedbackRequest* request,
     v1::SavePendingFeedbackResponse* /*response*/) {
-  return Dispatch(context, executor_, [this, request]() -> absl::Status {
+  return DispatchOnExecutor(context, executor_, [this, request]() -> absl::Status {
     return store_->SavePendingFeedback(request->flow_uuid(), request->method_name(),
                                        request->context_json(), request->state_json(),
                                        request->created_at());
@@ -512,7 +489,7 @@ grpc::ServerUnaryReactor* PersistenceServiceImpl::SavePendingFeedback(
 grpc::ServerUnaryReactor* PersistenceServiceImpl::LoadPendingFeedback(
     grpc::CallbackServerContext* context, const v1::LoadPendingFeedbackRequest* request,
     v1::LoadPendingFeedbackResponse* response) {
-  return Dispatch(context, executor_, [this, request, response]() -> absl::Status {
+  return DispatchOnExecutor(context, executor_, [this, request, response]() -> absl::Status {
     ASSIGN_OR_RETURN(std::optional<ps::PendingFeedback> pending,
                      store_->LoadPendingFeedback(request->flow_uuid()));
     response->set_found(pending.has_value());
@@ -528,7 +505,7 @@ grpc::ServerUnaryReactor* PersistenceServiceImpl::LoadPendingFeedback(
 grpc::ServerUnaryReactor* PersistenceServiceImpl::ClearPendingFeedback(
     grpc::CallbackServerContext* context, const v1::ClearPendingFeedbackRequest* request,
     v1::ClearPendingFeedbackResponse* response) {
-  return Dispatch(context, executor_, [this, request, response]() -> absl::Status {
+  return DispatchOnExecutor(context, executor_, [this, request, response]() -> absl::Status {
     ASSIGN_OR_RETURN(bool cleared, store_->ClearPendingFeedback(request->flow_uuid()));
     response->set_cleared(cleared);
     return absl::OkStatus();
@@ -543,7 +520,7 @@ grpc::ServerBidiReactor<v1::LockRequest, v1::LockResponse>* PersistenceServiceIm
 grpc::ServerUnaryReactor* PersistenceServiceImpl::SaveLongTermMemory(
     grpc::CallbackServerContext* context, const v1::SaveLongTermMemoryRequest* request,
     v1::SaveLongTermMemoryResponse* /*response*/) {
-  return Dispatch(context, executor_, [this, request]() -> absl::Status {
+  return DispatchOnExecutor(context, executor_, [this, request]() -> absl::Status {
     return store_->SaveLtm(request->namespace_(), request->task_description(),
                            request->metadata_json(), request->datetime(), request->score());
   });
@@ -552,7 +529,7 @@ grpc::ServerUnaryReactor* PersistenceServiceImpl::SaveLongTermMemory(
 grpc::ServerUnaryReactor* PersistenceServiceImpl::LoadLongTermMemory(
     grpc::CallbackServerContext* context, const v1::LoadLongTermMemoryRequest* request,
     v1::LoadLongTermMemoryResponse* response) {
-  return Dispatch(context, executor_, [this, request, response]() -> absl::Status {
+  return DispatchOnExecutor(context, executor_, [this, request, response]() -> absl::Status {
     ASSIGN_OR_RETURN(
         std::vector<ps::LtmEntry> entries,
         store_->LoadLtm(request->namespace_(), request->task_description(), request->latest_n()));
@@ -569,7 +546,7 @@ grpc::ServerUnaryReactor* PersistenceServiceImpl::LoadLongTermMemory(
 grpc::ServerUnaryReactor* PersistenceServiceImpl::ResetLongTermMemory(
     grpc::CallbackServerContext* context, const v1::ResetLongTermMemoryRequest* request,
     v1::ResetLongTermMemoryResponse* response) {
-  return Dispatch(context, executor_, [this, request, response]() -> absl::Status {
+  return DispatchOnExecutor(context, executor_, [this, request, response]() -> absl::Status {
     ASSIGN_OR_RETURN(int64_t deleted, store_->ResetLtm(request->namespace_()));
     response->set_deleted(deleted);
     return absl::OkStatus();
@@ -579,7 +556,7 @@ grpc::ServerUnaryReactor* PersistenceServiceImpl::ResetLongTermMemory(
 grpc::ServerUnaryReactor* PersistenceServiceImpl::Backup(grpc::CallbackServerContext* context,
                                                          const v1::BackupRequest* request,
                                                          v1::BackupResponse* response) {
-  return Dispatch(context, executor_, [this, request, response]() -> absl::Status {
+  return DispatchOnExecutor(context, executor_, [this, request, response]() -> absl::Status {
     ASSIGN_OR_RETURN(ps::BackupResult result,
                      store_->Backup(request->dest_path(), request->overwrite()));
     response->set_pages(result.pages);
