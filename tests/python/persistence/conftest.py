@@ -24,9 +24,7 @@ from typing import Any, Callable, Iterator
 import pytest
 from support import clean_environ, free_port, server_binary, wait_serving  # tests/python/support.py
 
-HERE = Path(__file__).resolve().parent
-WORKER = HERE / "persistence_worker.py"
-WORKER_TIMEOUT_S = 60.0
+from persistence_support import HERE, WORKER, WORKER_TIMEOUT_S, parse_result, worker_env  # noqa: E402,F401
 
 
 @dataclass
@@ -66,22 +64,6 @@ def use_daemon(monkeypatch: pytest.MonkeyPatch) -> Callable[[Any], None]:
         reset_connection()
 
     return point
-
-
-def worker_env(endpoint: str | None, home: CrewAIHome, extra: dict[str, str] | None = None
-               ) -> dict[str, str]:
-    env = clean_environ({**home.env, **(extra or {})})
-    env["PYTHONPATH"] = os.pathsep.join([str(HERE.parent), str(HERE)])
-    if endpoint is not None:
-        env["FAST_CREWAI_ENDPOINT"] = endpoint
-    return env
-
-
-def parse_result(stdout: str) -> dict[str, Any]:
-    for line in stdout.splitlines():
-        if line.startswith("RESULT "):
-            return json.loads(line[len("RESULT "):])
-    raise AssertionError(f"no RESULT line in worker output:\n{stdout}")
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 import pytest
-from conftest import WORKER, parse_result, worker_env
+from persistence_support import WORKER, parse_result, worker_env
 
 
 @pytest.fixture

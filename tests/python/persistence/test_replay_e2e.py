@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any, Callable
 
-from conftest import WORKER, parse_result, worker_env
+from persistence_support import WORKER, parse_result, worker_env
 
 
 def _daemon_log(endpoint: str, kickoff_id: str) -> list[dict[str, Any]]:
