@@ -30,6 +30,7 @@
 #include "server/memory/scope.h"
 #include "server/memory/utf8.h"
 #include "server/memory/validation.h"
+#include "server/persistence/group_commit.h"
 #include "tbb/task_arena.h"
 
 namespace fast_crewai::memory {
@@ -160,14 +161,13 @@ class MemoryStoreImpl final : public MemoryStore {
     absl::Status status;
     int64_t count = 0;
     int vector_dim = 0;
-    bool done = false;  // guarded by queue_mu_
+    bool done = false;  // written by the group-commit queue
 
     // The leader's plan.
     std::vector<MemoryOp> ops;
     Namespace* target = nullptr;
     std::unique_ptr<Namespace> created;  // set on the writer that creates the namespace
 
-    const MemoryStoreImpl* store = nullptr;
   };
 
   // The group-commit leader's view of one namespace: committed state plus this group's
@@ -190,9 +190,7 @@ class MemoryStoreImpl final : public MemoryStore {
   }
 
   // Queues `w` and returns once its group has committed (or failed).
-  absl::Status Submit(Writer* w) ABSL_LOCKS_EXCLUDED(queue_mu_, leader_mu_);
-  // Evaluated by absl::Mutex with queue_mu_ held.
-  static bool ReadyToRun(Writer* w) ABSL_NO_THREAD_SAFETY_ANALYSIS;
+  absl::Status Submit(Writer* w) ABSL_LOCKS_EXCLUDED(leader_mu_);
   void ProcessGroup(const std::vector<Writer*>& group) ABSL_EXCLUSIVE_LOCKS_REQUIRED(leader_mu_);
   Overlay* GetOverlay(Overlays& overlays, const std::string& ns, bool create)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(leader_mu_);
@@ -210,13 +208,11 @@ class MemoryStoreImpl final : public MemoryStore {
   mutable tbb::task_arena arena_;
   IndexOptions index_options_;
 
-  mutable absl::Mutex queue_mu_;
-  std::deque<Writer*> queue_ ABSL_GUARDED_BY(queue_mu_);
-  bool writes_closed_ ABSL_GUARDED_BY(queue_mu_) = false;
+  persistence::GroupCommitQueue<Writer> writers_;
   std::atomic<bool> closed_{false};
 
   // Held by the group-commit leader while it plans, writes and applies a group.
-  absl::Mutex leader_mu_ ABSL_ACQUIRED_AFTER(queue_mu_);
+  absl::Mutex leader_mu_;
   std::unique_ptr<MemoryDb> db_ ABSL_GUARDED_BY(leader_mu_);
   int64_t next_ns_id_ ABSL_GUARDED_BY(leader_mu_) = 1;
 
@@ -227,7 +223,6 @@ class MemoryStoreImpl final : public MemoryStore {
   std::atomic<int64_t> commits_{0};
   std::atomic<int64_t> committed_writes_{0};
   std::atomic<int64_t> failed_writes_{0};
-  std::atomic<int64_t> pending_writes_{0};
 };
 
 int ResolveConcurrency(int requested) {
@@ -239,6 +234,7 @@ int ResolveConcurrency(int requested) {
 MemoryStoreImpl::MemoryStoreImpl(const MemoryStoreOptions& options, std::unique_ptr<MemoryDb> db)
     : options_(options),
       arena_(ResolveConcurrency(options.search_concurrency)),
+      writers_(options.max_group_size),
       db_(std::move(db)) {
   index_options_.parallel_min_bytes = options.parallel_scan_min_bytes;
   index_options_.approximate_min_candidates = options.approximate_min_candidates;
@@ -306,40 +302,11 @@ MemoryStoreImpl::Namespace* MemoryStoreImpl::FindNamespace(absl::string_view ns)
 // ---------------------------------------------------------------------------------------
 // Group commit
 
-bool MemoryStoreImpl::ReadyToRun(Writer* w) { return w->done || w->store->queue_.front() == w; }
-
 absl::Status MemoryStoreImpl::Submit(Writer* w) {
-  w->store = this;
-  // Nothing below may throw once `w` is queued (its frame must outlive its queue entry), so
-  // allocate first.
-  const size_t max_group = static_cast<size_t>(std::max(1, options_.max_group_size));
-  std::vector<Writer*> group;
-  group.reserve(max_group);
-  {
-    absl::MutexLock lock(&queue_mu_);
-    if (writes_closed_) return Closed();
-    queue_.push_back(w);
-    pending_writes_.fetch_add(1, std::memory_order_relaxed);
-    queue_mu_.Await(absl::Condition(&MemoryStoreImpl::ReadyToRun, w));
-    if (w->done) return w->status;  // a leader committed it for us
-    // We lead: take everything queued, up to max_group_size.
-    for (size_t i = 0; i < queue_.size() && group.size() < max_group; ++i) {
-      group.push_back(queue_[i]);
-    }
-  }
-  {
+  return writers_.Submit(w, Closed(), [this](const std::vector<Writer*>& group) {
     absl::MutexLock leader(&leader_mu_);
     ProcessGroup(group);
-  }
-  {
-    absl::MutexLock lock(&queue_mu_);
-    for (Writer* member : group) {
-      queue_.pop_front();  // the group is the head of the queue, in order
-      member->done = true;
-    }
-    pending_writes_.fetch_sub(static_cast<int64_t>(group.size()), std::memory_order_relaxed);
-  }  // Unlock wakes the members and the next leader.
-  return w->status;
+  });
 }
 
 void MemoryStoreImpl::ProcessGroup(const std::vector<Writer*>& group) {
@@ -719,14 +686,8 @@ absl::StatusOr<int64_t> MemoryStoreImpl::DoTouchRecords(absl::string_view ns,
 }
 
 absl::Status MemoryStoreImpl::Close() {
-  {
-    absl::MutexLock lock(&queue_mu_);
-    if (writes_closed_) return Closed();
-    writes_closed_ = true;  // new writes fail from now on
-    // Let the queued writes finish.
-    queue_mu_.Await(
-        absl::Condition(+[](std::deque<Writer*>* queue) { return queue->empty(); }, &queue_));
-  }
+  // New writes fail from now on; the queued ones finish first.
+  if (!writers_.CloseAndDrain()) return Closed();
   closed_.store(true, std::memory_order_release);
   absl::MutexLock leader(&leader_mu_);
   if (db_ == nullptr) return Closed();
@@ -966,7 +927,7 @@ MemoryStoreStats MemoryStoreImpl::GetStats() const {
   stats.commits = commits_.load(std::memory_order_relaxed);
   stats.committed_writes = committed_writes_.load(std::memory_order_relaxed);
   stats.failed_writes = failed_writes_.load(std::memory_order_relaxed);
-  stats.pending_writes = pending_writes_.load(std::memory_order_relaxed);
+  stats.pending_writes = writers_.pending();
   stats.simd = simd::BestKernels().name;
   stats.search_concurrency = arena_.max_concurrency();
   absl::ReaderMutexLock lock(&ns_mu_);

@@ -22,6 +22,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "server/persistence/group_commit.h"
 #include "server/persistence/json_check.h"
 #include "server/persistence/persistence_db.h"
 #include "server/persistence/validation.h"
@@ -54,7 +55,7 @@ bool RowLess(const std::shared_ptr<const StoredTaskOutput>& a,
 class PersistenceStoreImpl final : public PersistenceStore {
  public:
   PersistenceStoreImpl(const PersistenceStoreOptions& options, std::unique_ptr<PersistenceDb> db)
-      : options_(options), db_(std::move(db)) {}
+      : options_(options), db_(std::move(db)), writers_(options.max_group_size) {}
 
   ~PersistenceStoreImpl() override = default;
 
@@ -123,8 +124,7 @@ class PersistenceStoreImpl final : public PersistenceStore {
     // and stages its changes. Must not change `group` when it returns an error.
     absl::AnyInvocable<absl::Status(Group&)> plan;
     absl::Status status;
-    bool done = false;  // guarded by queue_mu_
-    const PersistenceStoreImpl* store = nullptr;
+    bool done = false;  // written by the group-commit queue
   };
 
   absl::Status CheckOpen() const {
@@ -132,8 +132,7 @@ class PersistenceStoreImpl final : public PersistenceStore {
   }
 
   // Queues `w` and returns once its group has committed (or failed).
-  absl::Status Submit(Writer* w) ABSL_LOCKS_EXCLUDED(queue_mu_, leader_mu_);
-  static bool ReadyToRun(Writer* w) ABSL_NO_THREAD_SAFETY_ANALYSIS;
+  absl::Status Submit(Writer* w) ABSL_LOCKS_EXCLUDED(leader_mu_);
   void ProcessGroup(const std::vector<Writer*>& group) ABSL_EXCLUSIVE_LOCKS_REQUIRED(leader_mu_);
   void Apply(Group& group) ABSL_EXCLUSIVE_LOCKS_REQUIRED(leader_mu_);
 
@@ -155,13 +154,11 @@ class PersistenceStoreImpl final : public PersistenceStore {
   // Set at Open, never reset: Close() closes the connections, later calls fail.
   const std::unique_ptr<PersistenceDb> db_;
 
-  mutable absl::Mutex queue_mu_;
-  std::deque<Writer*> queue_ ABSL_GUARDED_BY(queue_mu_);
-  bool writes_closed_ ABSL_GUARDED_BY(queue_mu_) = false;
+  GroupCommitQueue<Writer> writers_;
   std::atomic<bool> closed_{false};
 
   // Held by the group-commit leader while it plans, writes and applies a group.
-  absl::Mutex leader_mu_ ABSL_ACQUIRED_AFTER(queue_mu_);
+  absl::Mutex leader_mu_;
   int64_t next_seq_ ABSL_GUARDED_BY(leader_mu_) = 1;
 
   // The published kickoff state. Written only by the leader (after a commit).
@@ -176,7 +173,6 @@ class PersistenceStoreImpl final : public PersistenceStore {
   std::atomic<int64_t> commits_{0};
   std::atomic<int64_t> committed_writes_{0};
   std::atomic<int64_t> failed_writes_{0};
-  std::atomic<int64_t> pending_writes_{0};
   std::atomic<int64_t> evicted_{0};
 };
 
@@ -238,39 +234,11 @@ void PersistenceStoreImpl::IndexTask(const std::string& task_id, const std::stri
 // ---------------------------------------------------------------------------------------
 // Group commit
 
-bool PersistenceStoreImpl::ReadyToRun(Writer* w) {
-  return w->done || w->store->queue_.front() == w;
-}
-
 absl::Status PersistenceStoreImpl::Submit(Writer* w) {
-  w->store = this;
-  const size_t max_group = static_cast<size_t>(std::max(1, options_.max_group_size));
-  std::vector<Writer*> group;
-  group.reserve(max_group);  // allocate before `w` is queued: nothing below may throw
-  {
-    absl::MutexLock lock(&queue_mu_);
-    if (writes_closed_) return Closed();
-    queue_.push_back(w);
-    pending_writes_.fetch_add(1, std::memory_order_relaxed);
-    queue_mu_.Await(absl::Condition(&PersistenceStoreImpl::ReadyToRun, w));
-    if (w->done) return w->status;  // a leader committed it for us
-    for (size_t i = 0; i < queue_.size() && group.size() < max_group; ++i) {
-      group.push_back(queue_[i]);
-    }
-  }
-  {
+  return writers_.Submit(w, Closed(), [this](const std::vector<Writer*>& group) {
     absl::MutexLock leader(&leader_mu_);
     ProcessGroup(group);
-  }
-  {
-    absl::MutexLock lock(&queue_mu_);
-    for (Writer* member : group) {
-      queue_.pop_front();  // the group is the head of the queue, in order
-      member->done = true;
-    }
-    pending_writes_.fetch_sub(static_cast<int64_t>(group.size()), std::memory_order_relaxed);
-  }  // Unlock wakes the members and the next leader.
-  return w->status;
+  });
 }
 
 void PersistenceStoreImpl::ProcessGroup(const std::vector<Writer*>& writers) {
@@ -936,7 +904,7 @@ PersistenceStoreStats PersistenceStoreImpl::GetStats() const {
   stats.commits = commits_.load(std::memory_order_relaxed);
   stats.committed_writes = committed_writes_.load(std::memory_order_relaxed);
   stats.failed_writes = failed_writes_.load(std::memory_order_relaxed);
-  stats.pending_writes = pending_writes_.load(std::memory_order_relaxed);
+  stats.pending_writes = writers_.pending();
   stats.evicted_kickoffs = evicted_.load(std::memory_order_relaxed);
   absl::ReaderMutexLock lock(&state_mu_);
   stats.kickoffs = static_cast<int64_t>(kickoffs_.size());
@@ -945,14 +913,8 @@ PersistenceStoreStats PersistenceStoreImpl::GetStats() const {
 }
 
 absl::Status PersistenceStoreImpl::Close() {
-  {
-    absl::MutexLock lock(&queue_mu_);
-    if (writes_closed_) return Closed();
-    writes_closed_ = true;
-    const auto drained = [this]()
-                             ABSL_EXCLUSIVE_LOCKS_REQUIRED(queue_mu_) { return queue_.empty(); };
-    queue_mu_.Await(absl::Condition(&drained));
-  }
+  // New writes fail from now on; the queued ones finish first.
+  if (!writers_.CloseAndDrain()) return Closed();
   absl::MutexLock leader(&leader_mu_);
   closed_.store(true, std::memory_order_release);
   return db_->Close();
