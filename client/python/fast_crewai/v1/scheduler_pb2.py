@@ -11,9 +11,10 @@ from google.protobuf import symbol_database as _symbol_database
 _sym_db = _symbol_database.Default()
 
 
+from fast_crewai.v1 import common_pb2 as fast__crewai_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1e\x66\x61st_crewai/v1/scheduler.proto\x12\x0e\x66\x61st_crewai.v1\"@\n\x08TaskNode\x12\x0f\n\x07node_id\x18\x01 \x01(\t\x12\x12\n\ndepends_on\x18\x02 \x03(\t\x12\x0f\n\x07payload\x18\x03 \x01(\x0c\";\n\x10\x43reateRunRequest\x12\'\n\x05nodes\x18\x01 \x03(\x0b\x32\x18.fast_crewai.v1.TaskNode\"#\n\x11\x43reateRunResponse\x12\x0e\n\x06run_id\x18\x01 \x01(\t\";\n\x17\x41\x63quireRateLimitRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x12\n\nper_minute\x18\x02 \x01(\x05\"/\n\x18\x41\x63quireRateLimitResponse\x12\x13\n\x0bwait_millis\x18\x01 \x01(\x03\x32\xcb\x01\n\x10SchedulerService\x12P\n\tCreateRun\x12 .fast_crewai.v1.CreateRunRequest\x1a!.fast_crewai.v1.CreateRunResponse\x12\x65\n\x10\x41\x63quireRateLimit\x12\'.fast_crewai.v1.AcquireRateLimitRequest\x1a(.fast_crewai.v1.AcquireRateLimitResponseB\x03\xf8\x01\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1e\x66\x61st_crewai/v1/scheduler.proto\x12\x0e\x66\x61st_crewai.v1\x1a\x1b\x66\x61st_crewai/v1/common.proto\"V\n\x08TaskNode\x12\x0f\n\x07node_id\x18\x01 \x01(\t\x12\x12\n\ndepends_on\x18\x02 \x03(\t\x12\x0f\n\x07payload\x18\x03 \x01(\x0c\x12\x14\n\x0cmax_attempts\x18\x04 \x01(\x05\"\xf1\x01\n\x10\x43reateRunRequest\x12\'\n\x05nodes\x18\x01 \x03(\x0b\x32\x18.fast_crewai.v1.TaskNode\x12\r\n\x05queue\x18\x02 \x01(\t\x12\x0c\n\x04name\x18\x03 \x01(\t\x12\x14\n\x0clease_millis\x18\x04 \x01(\x03\x12\x14\n\x0cmax_attempts\x18\x05 \x01(\x05\x12<\n\x06labels\x18\x06 \x03(\x0b\x32,.fast_crewai.v1.CreateRunRequest.LabelsEntry\x1a-\n\x0bLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"E\n\x11\x43reateRunResponse\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12 \n\x03run\x18\x02 \x01(\x0b\x32\x13.fast_crewai.v1.Run\"\x81\x01\n\nNodeCounts\x12\r\n\x05total\x18\x01 \x01(\x05\x12\x0f\n\x07\x62locked\x18\x02 \x01(\x05\x12\r\n\x05ready\x18\x03 \x01(\x05\x12\x0e\n\x06leased\x18\x04 \x01(\x05\x12\x11\n\tsucceeded\x18\x05 \x01(\x05\x12\x0e\n\x06\x66\x61iled\x18\x06 \x01(\x05\x12\x11\n\tcancelled\x18\x07 \x01(\x05\"\xca\x02\n\x03Run\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\r\n\x05queue\x18\x03 \x01(\t\x12\'\n\x05state\x18\x04 \x01(\x0e\x32\x18.fast_crewai.v1.RunState\x12*\n\x06\x63ounts\x18\x05 \x01(\x0b\x32\x1a.fast_crewai.v1.NodeCounts\x12\x19\n\x11\x63reated_at_micros\x18\x06 \x01(\x03\x12\x1a\n\x12\x66inished_at_micros\x18\x07 \x01(\x03\x12\x14\n\x0clease_millis\x18\x08 \x01(\x03\x12\x14\n\x0cmax_attempts\x18\t \x01(\x05\x12/\n\x06labels\x18\n \x03(\x0b\x32\x1f.fast_crewai.v1.Run.LabelsEntry\x1a-\n\x0bLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\x87\x02\n\x04Node\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12\x0f\n\x07node_id\x18\x02 \x01(\t\x12\x12\n\ndepends_on\x18\x03 \x03(\t\x12(\n\x05state\x18\x04 \x01(\x0e\x32\x19.fast_crewai.v1.NodeState\x12\x10\n\x08\x61ttempts\x18\x05 \x01(\x05\x12\x14\n\x0cmax_attempts\x18\x06 \x01(\x05\x12\x11\n\tworker_id\x18\x07 \x01(\t\x12\x0f\n\x07payload\x18\x08 \x01(\x0c\x12\x0e\n\x06output\x18\t \x01(\x0c\x12\r\n\x05\x65rror\x18\n \x01(\t\x12\x19\n\x11started_at_micros\x18\x0b \x01(\x03\x12\x1a\n\x12\x66inished_at_micros\x18\x0c \x01(\x03\"\x1f\n\rGetRunRequest\x12\x0e\n\x06run_id\x18\x01 \x01(\t\"2\n\x0eGetRunResponse\x12 \n\x03run\x18\x01 \x01(\x0b\x32\x13.fast_crewai.v1.Run\"f\n\x0fListRunsRequest\x12)\n\x04page\x18\x01 \x01(\x0b\x32\x1b.fast_crewai.v1.PageRequest\x12(\n\x06states\x18\x02 \x03(\x0e\x32\x18.fast_crewai.v1.RunState\"]\n\x10ListRunsResponse\x12!\n\x04runs\x18\x01 \x03(\x0b\x32\x13.fast_crewai.v1.Run\x12&\n\x04page\x18\x02 \x01(\x0b\x32\x18.fast_crewai.v1.PageInfo\"\xa9\x01\n\x10ListNodesRequest\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12)\n\x04page\x18\x02 \x01(\x0b\x32\x1b.fast_crewai.v1.PageRequest\x12)\n\x06states\x18\x03 \x03(\x0e\x32\x19.fast_crewai.v1.NodeState\x12\x17\n\x0finclude_payload\x18\x04 \x01(\x08\x12\x16\n\x0einclude_output\x18\x05 \x01(\x08\"`\n\x11ListNodesResponse\x12#\n\x05nodes\x18\x01 \x03(\x0b\x32\x14.fast_crewai.v1.Node\x12&\n\x04page\x18\x02 \x01(\x0b\x32\x18.fast_crewai.v1.PageInfo\"2\n\x10\x43\x61ncelRunRequest\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\"5\n\x11\x43\x61ncelRunResponse\x12 \n\x03run\x18\x01 \x01(\x0b\x32\x13.fast_crewai.v1.Run\"9\n\x0fWatchRunRequest\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12\x16\n\x0einclude_output\x18\x02 \x01(\x08\"Y\n\x10WatchRunResponse\x12 \n\x03run\x18\x01 \x01(\x0b\x32\x13.fast_crewai.v1.Run\x12#\n\x05nodes\x18\x02 \x03(\x0b\x32\x14.fast_crewai.v1.Node\"]\n\x11LeaseNodesRequest\x12\x11\n\tworker_id\x18\x01 \x01(\t\x12\r\n\x05queue\x18\x02 \x01(\t\x12\x11\n\tmax_nodes\x18\x03 \x01(\x05\x12\x13\n\x0bwait_millis\x18\x04 \x01(\x03\"-\n\nNodeOutput\x12\x0f\n\x07node_id\x18\x01 \x01(\t\x12\x0e\n\x06output\x18\x02 \x01(\x0c\"\xaa\x01\n\x05Lease\x12\x10\n\x08lease_id\x18\x01 \x01(\t\x12\x0e\n\x06run_id\x18\x02 \x01(\t\x12\x0f\n\x07node_id\x18\x03 \x01(\t\x12\x0f\n\x07payload\x18\x04 \x01(\x0c\x12\x0f\n\x07\x61ttempt\x18\x05 \x01(\x05\x12\x14\n\x0clease_millis\x18\x06 \x01(\x03\x12\x36\n\x12\x64\x65pendency_outputs\x18\x07 \x03(\x0b\x32\x1a.fast_crewai.v1.NodeOutput\";\n\x12LeaseNodesResponse\x12%\n\x06leases\x18\x01 \x03(\x0b\x32\x15.fast_crewai.v1.Lease\":\n\x12RenewLeasesRequest\x12\x11\n\tworker_id\x18\x01 \x01(\t\x12\x11\n\tlease_ids\x18\x02 \x03(\t\"-\n\x13RenewLeasesResponse\x12\x16\n\x0elost_lease_ids\x18\x01 \x03(\t\"7\n\x13\x43ompleteNodeRequest\x12\x10\n\x08lease_id\x18\x01 \x01(\t\x12\x0e\n\x06output\x18\x02 \x01(\x0c\"8\n\x14\x43ompleteNodeResponse\x12 \n\x03run\x18\x01 \x01(\x0b\x32\x13.fast_crewai.v1.Run\"E\n\x0f\x46\x61ilNodeRequest\x12\x10\n\x08lease_id\x18\x01 \x01(\t\x12\r\n\x05\x65rror\x18\x02 \x01(\t\x12\x11\n\tretryable\x18\x03 \x01(\x08\"H\n\x10\x46\x61ilNodeResponse\x12\x12\n\nwill_retry\x18\x01 \x01(\x08\x12 \n\x03run\x18\x02 \x01(\x0b\x32\x13.fast_crewai.v1.Run\"L\n\x17\x41\x63quireRateLimitRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x12\n\nper_minute\x18\x02 \x01(\x05\x12\x0f\n\x07permits\x18\x03 \x01(\x05\"/\n\x18\x41\x63quireRateLimitResponse\x12\x13\n\x0bwait_millis\x18\x01 \x01(\x03*\x84\x01\n\x08RunState\x12\x19\n\x15RUN_STATE_UNSPECIFIED\x10\x00\x12\x15\n\x11RUN_STATE_RUNNING\x10\x01\x12\x17\n\x13RUN_STATE_SUCCEEDED\x10\x02\x12\x14\n\x10RUN_STATE_FAILED\x10\x03\x12\x17\n\x13RUN_STATE_CANCELLED\x10\x04*\xb7\x01\n\tNodeState\x12\x1a\n\x16NODE_STATE_UNSPECIFIED\x10\x00\x12\x16\n\x12NODE_STATE_BLOCKED\x10\x01\x12\x14\n\x10NODE_STATE_READY\x10\x02\x12\x15\n\x11NODE_STATE_LEASED\x10\x03\x12\x18\n\x14NODE_STATE_SUCCEEDED\x10\x04\x12\x15\n\x11NODE_STATE_FAILED\x10\x05\x12\x18\n\x14NODE_STATE_CANCELLED\x10\x06\x32\xaf\x07\n\x10SchedulerService\x12P\n\tCreateRun\x12 .fast_crewai.v1.CreateRunRequest\x1a!.fast_crewai.v1.CreateRunResponse\x12G\n\x06GetRun\x12\x1d.fast_crewai.v1.GetRunRequest\x1a\x1e.fast_crewai.v1.GetRunResponse\x12M\n\x08ListRuns\x12\x1f.fast_crewai.v1.ListRunsRequest\x1a .fast_crewai.v1.ListRunsResponse\x12P\n\tListNodes\x12 .fast_crewai.v1.ListNodesRequest\x1a!.fast_crewai.v1.ListNodesResponse\x12P\n\tCancelRun\x12 .fast_crewai.v1.CancelRunRequest\x1a!.fast_crewai.v1.CancelRunResponse\x12O\n\x08WatchRun\x12\x1f.fast_crewai.v1.WatchRunRequest\x1a .fast_crewai.v1.WatchRunResponse0\x01\x12S\n\nLeaseNodes\x12!.fast_crewai.v1.LeaseNodesRequest\x1a\".fast_crewai.v1.LeaseNodesResponse\x12V\n\x0bRenewLeases\x12\".fast_crewai.v1.RenewLeasesRequest\x1a#.fast_crewai.v1.RenewLeasesResponse\x12Y\n\x0c\x43ompleteNode\x12#.fast_crewai.v1.CompleteNodeRequest\x1a$.fast_crewai.v1.CompleteNodeResponse\x12M\n\x08\x46\x61ilNode\x12\x1f.fast_crewai.v1.FailNodeRequest\x1a .fast_crewai.v1.FailNodeResponse\x12\x65\n\x10\x41\x63quireRateLimit\x12\'.fast_crewai.v1.AcquireRateLimitRequest\x1a(.fast_crewai.v1.AcquireRateLimitResponseB\x03\xf8\x01\x01\x62\x06proto3')
 
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, globals())
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'fast_crewai.v1.scheduler_pb2', globals())
@@ -21,16 +22,74 @@ if _descriptor._USE_C_DESCRIPTORS == False:
 
   DESCRIPTOR._options = None
   DESCRIPTOR._serialized_options = b'\370\001\001'
-  _TASKNODE._serialized_start=50
-  _TASKNODE._serialized_end=114
-  _CREATERUNREQUEST._serialized_start=116
-  _CREATERUNREQUEST._serialized_end=175
-  _CREATERUNRESPONSE._serialized_start=177
-  _CREATERUNRESPONSE._serialized_end=212
-  _ACQUIRERATELIMITREQUEST._serialized_start=214
-  _ACQUIRERATELIMITREQUEST._serialized_end=273
-  _ACQUIRERATELIMITRESPONSE._serialized_start=275
-  _ACQUIRERATELIMITRESPONSE._serialized_end=322
-  _SCHEDULERSERVICE._serialized_start=325
-  _SCHEDULERSERVICE._serialized_end=528
+  _CREATERUNREQUEST_LABELSENTRY._options = None
+  _CREATERUNREQUEST_LABELSENTRY._serialized_options = b'8\001'
+  _RUN_LABELSENTRY._options = None
+  _RUN_LABELSENTRY._serialized_options = b'8\001'
+  _RUNSTATE._serialized_start=2895
+  _RUNSTATE._serialized_end=3027
+  _NODESTATE._serialized_start=3030
+  _NODESTATE._serialized_end=3213
+  _TASKNODE._serialized_start=79
+  _TASKNODE._serialized_end=165
+  _CREATERUNREQUEST._serialized_start=168
+  _CREATERUNREQUEST._serialized_end=409
+  _CREATERUNREQUEST_LABELSENTRY._serialized_start=364
+  _CREATERUNREQUEST_LABELSENTRY._serialized_end=409
+  _CREATERUNRESPONSE._serialized_start=411
+  _CREATERUNRESPONSE._serialized_end=480
+  _NODECOUNTS._serialized_start=483
+  _NODECOUNTS._serialized_end=612
+  _RUN._serialized_start=615
+  _RUN._serialized_end=945
+  _RUN_LABELSENTRY._serialized_start=364
+  _RUN_LABELSENTRY._serialized_end=409
+  _NODE._serialized_start=948
+  _NODE._serialized_end=1211
+  _GETRUNREQUEST._serialized_start=1213
+  _GETRUNREQUEST._serialized_end=1244
+  _GETRUNRESPONSE._serialized_start=1246
+  _GETRUNRESPONSE._serialized_end=1296
+  _LISTRUNSREQUEST._serialized_start=1298
+  _LISTRUNSREQUEST._serialized_end=1400
+  _LISTRUNSRESPONSE._serialized_start=1402
+  _LISTRUNSRESPONSE._serialized_end=1495
+  _LISTNODESREQUEST._serialized_start=1498
+  _LISTNODESREQUEST._serialized_end=1667
+  _LISTNODESRESPONSE._serialized_start=1669
+  _LISTNODESRESPONSE._serialized_end=1765
+  _CANCELRUNREQUEST._serialized_start=1767
+  _CANCELRUNREQUEST._serialized_end=1817
+  _CANCELRUNRESPONSE._serialized_start=1819
+  _CANCELRUNRESPONSE._serialized_end=1872
+  _WATCHRUNREQUEST._serialized_start=1874
+  _WATCHRUNREQUEST._serialized_end=1931
+  _WATCHRUNRESPONSE._serialized_start=1933
+  _WATCHRUNRESPONSE._serialized_end=2022
+  _LEASENODESREQUEST._serialized_start=2024
+  _LEASENODESREQUEST._serialized_end=2117
+  _NODEOUTPUT._serialized_start=2119
+  _NODEOUTPUT._serialized_end=2164
+  _LEASE._serialized_start=2167
+  _LEASE._serialized_end=2337
+  _LEASENODESRESPONSE._serialized_start=2339
+  _LEASENODESRESPONSE._serialized_end=2398
+  _RENEWLEASESREQUEST._serialized_start=2400
+  _RENEWLEASESREQUEST._serialized_end=2458
+  _RENEWLEASESRESPONSE._serialized_start=2460
+  _RENEWLEASESRESPONSE._serialized_end=2505
+  _COMPLETENODEREQUEST._serialized_start=2507
+  _COMPLETENODEREQUEST._serialized_end=2562
+  _COMPLETENODERESPONSE._serialized_start=2564
+  _COMPLETENODERESPONSE._serialized_end=2620
+  _FAILNODEREQUEST._serialized_start=2622
+  _FAILNODEREQUEST._serialized_end=2691
+  _FAILNODERESPONSE._serialized_start=2693
+  _FAILNODERESPONSE._serialized_end=2765
+  _ACQUIRERATELIMITREQUEST._serialized_start=2767
+  _ACQUIRERATELIMITREQUEST._serialized_end=2843
+  _ACQUIRERATELIMITRESPONSE._serialized_start=2845
+  _ACQUIRERATELIMITRESPONSE._serialized_end=2892
+  _SCHEDULERSERVICE._serialized_start=3216
+  _SCHEDULERSERVICE._serialized_end=4159
 # @@protoc_insertion_point(module_scope)

@@ -6,7 +6,8 @@ from fast_crewai.v1 import scheduler_pb2 as fast__crewai_dot_v1_dot_scheduler__p
 
 
 class SchedulerServiceStub(object):
-    """Missing associated documentation comment in .proto file."""
+    """---- Runs ----
+    """
 
     def __init__(self, channel):
         """Constructor.
@@ -19,6 +20,51 @@ class SchedulerServiceStub(object):
                 request_serializer=fast__crewai_dot_v1_dot_scheduler__pb2.CreateRunRequest.SerializeToString,
                 response_deserializer=fast__crewai_dot_v1_dot_scheduler__pb2.CreateRunResponse.FromString,
                 )
+        self.GetRun = channel.unary_unary(
+                '/fast_crewai.v1.SchedulerService/GetRun',
+                request_serializer=fast__crewai_dot_v1_dot_scheduler__pb2.GetRunRequest.SerializeToString,
+                response_deserializer=fast__crewai_dot_v1_dot_scheduler__pb2.GetRunResponse.FromString,
+                )
+        self.ListRuns = channel.unary_unary(
+                '/fast_crewai.v1.SchedulerService/ListRuns',
+                request_serializer=fast__crewai_dot_v1_dot_scheduler__pb2.ListRunsRequest.SerializeToString,
+                response_deserializer=fast__crewai_dot_v1_dot_scheduler__pb2.ListRunsResponse.FromString,
+                )
+        self.ListNodes = channel.unary_unary(
+                '/fast_crewai.v1.SchedulerService/ListNodes',
+                request_serializer=fast__crewai_dot_v1_dot_scheduler__pb2.ListNodesRequest.SerializeToString,
+                response_deserializer=fast__crewai_dot_v1_dot_scheduler__pb2.ListNodesResponse.FromString,
+                )
+        self.CancelRun = channel.unary_unary(
+                '/fast_crewai.v1.SchedulerService/CancelRun',
+                request_serializer=fast__crewai_dot_v1_dot_scheduler__pb2.CancelRunRequest.SerializeToString,
+                response_deserializer=fast__crewai_dot_v1_dot_scheduler__pb2.CancelRunResponse.FromString,
+                )
+        self.WatchRun = channel.unary_stream(
+                '/fast_crewai.v1.SchedulerService/WatchRun',
+                request_serializer=fast__crewai_dot_v1_dot_scheduler__pb2.WatchRunRequest.SerializeToString,
+                response_deserializer=fast__crewai_dot_v1_dot_scheduler__pb2.WatchRunResponse.FromString,
+                )
+        self.LeaseNodes = channel.unary_unary(
+                '/fast_crewai.v1.SchedulerService/LeaseNodes',
+                request_serializer=fast__crewai_dot_v1_dot_scheduler__pb2.LeaseNodesRequest.SerializeToString,
+                response_deserializer=fast__crewai_dot_v1_dot_scheduler__pb2.LeaseNodesResponse.FromString,
+                )
+        self.RenewLeases = channel.unary_unary(
+                '/fast_crewai.v1.SchedulerService/RenewLeases',
+                request_serializer=fast__crewai_dot_v1_dot_scheduler__pb2.RenewLeasesRequest.SerializeToString,
+                response_deserializer=fast__crewai_dot_v1_dot_scheduler__pb2.RenewLeasesResponse.FromString,
+                )
+        self.CompleteNode = channel.unary_unary(
+                '/fast_crewai.v1.SchedulerService/CompleteNode',
+                request_serializer=fast__crewai_dot_v1_dot_scheduler__pb2.CompleteNodeRequest.SerializeToString,
+                response_deserializer=fast__crewai_dot_v1_dot_scheduler__pb2.CompleteNodeResponse.FromString,
+                )
+        self.FailNode = channel.unary_unary(
+                '/fast_crewai.v1.SchedulerService/FailNode',
+                request_serializer=fast__crewai_dot_v1_dot_scheduler__pb2.FailNodeRequest.SerializeToString,
+                response_deserializer=fast__crewai_dot_v1_dot_scheduler__pb2.FailNodeResponse.FromString,
+                )
         self.AcquireRateLimit = channel.unary_unary(
                 '/fast_crewai.v1.SchedulerService/AcquireRateLimit',
                 request_serializer=fast__crewai_dot_v1_dot_scheduler__pb2.AcquireRateLimitRequest.SerializeToString,
@@ -27,16 +73,98 @@ class SchedulerServiceStub(object):
 
 
 class SchedulerServiceServicer(object):
-    """Missing associated documentation comment in .proto file."""
+    """---- Runs ----
+    """
 
     def CreateRun(self, request, context):
+        """Creates a run from a graph of nodes. INVALID_ARGUMENT for a cycle (the message names the
+        nodes on it), a dependency on an unknown node, a duplicate or malformed node id, or an
+        oversized payload. Acknowledged runs are durable.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetRun(self, request, context):
         """Missing associated documentation comment in .proto file."""
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListRuns(self, request, context):
+        """Newest first.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListNodes(self, request, context):
+        """In the order the nodes were given to CreateRun.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CancelRun(self, request, context):
+        """Cancels every node that has not finished; leases held on them are lost (their
+        CompleteNode gets FAILED_PRECONDITION). Cancelling a finished run is a no-op.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def WatchRun(self, request, context):
+        """Streams the run: one message at once with its current state, then one each time a node
+        changes state, carrying the nodes that changed. The stream ends with OK after the message
+        that shows the run finished (succeeded, failed or cancelled).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def LeaseNodes(self, request, context):
+        """---- Workers ----
+
+        Leases up to `max_nodes` ready nodes of `queue`. When none is ready it waits up to
+        `wait_millis` (a long poll that parks no server thread) and returns an empty list on time-out.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RenewLeases(self, request, context):
+        """Heartbeat: extends the given leases by their run's lease length. Leases that are no longer
+        held (lapsed, run cancelled, unknown) come back in `lost_lease_ids`; the worker should stop
+        that work, its result would be refused.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CompleteNode(self, request, context):
+        """Ends a lease with the node's output. FAILED_PRECONDITION when the lease lapsed, was
+        completed or failed already, or its run was cancelled; NOT_FOUND for an unknown lease id.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def FailNode(self, request, context):
+        """Ends a lease with an error. A retryable failure puts the node back while attempts remain;
+        otherwise the node fails, the nodes depending on it are cancelled and the run fails.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def AcquireRateLimit(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """---- Rate limits ----
+
+        Reserves `permits` (default 1) under the limit `name`: at most `per_minute` permits in any
+        60-second window, for every caller together. Each permit is a token that comes back to the
+        bucket one window after it was spent. The answer says how long the caller must wait before
+        making its call (0 = go now); the reservation is made either way.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
@@ -48,6 +176,51 @@ def add_SchedulerServiceServicer_to_server(servicer, server):
                     servicer.CreateRun,
                     request_deserializer=fast__crewai_dot_v1_dot_scheduler__pb2.CreateRunRequest.FromString,
                     response_serializer=fast__crewai_dot_v1_dot_scheduler__pb2.CreateRunResponse.SerializeToString,
+            ),
+            'GetRun': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetRun,
+                    request_deserializer=fast__crewai_dot_v1_dot_scheduler__pb2.GetRunRequest.FromString,
+                    response_serializer=fast__crewai_dot_v1_dot_scheduler__pb2.GetRunResponse.SerializeToString,
+            ),
+            'ListRuns': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListRuns,
+                    request_deserializer=fast__crewai_dot_v1_dot_scheduler__pb2.ListRunsRequest.FromString,
+                    response_serializer=fast__crewai_dot_v1_dot_scheduler__pb2.ListRunsResponse.SerializeToString,
+            ),
+            'ListNodes': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListNodes,
+                    request_deserializer=fast__crewai_dot_v1_dot_scheduler__pb2.ListNodesRequest.FromString,
+                    response_serializer=fast__crewai_dot_v1_dot_scheduler__pb2.ListNodesResponse.SerializeToString,
+            ),
+            'CancelRun': grpc.unary_unary_rpc_method_handler(
+                    servicer.CancelRun,
+                    request_deserializer=fast__crewai_dot_v1_dot_scheduler__pb2.CancelRunRequest.FromString,
+                    response_serializer=fast__crewai_dot_v1_dot_scheduler__pb2.CancelRunResponse.SerializeToString,
+            ),
+            'WatchRun': grpc.unary_stream_rpc_method_handler(
+                    servicer.WatchRun,
+                    request_deserializer=fast__crewai_dot_v1_dot_scheduler__pb2.WatchRunRequest.FromString,
+                    response_serializer=fast__crewai_dot_v1_dot_scheduler__pb2.WatchRunResponse.SerializeToString,
+            ),
+            'LeaseNodes': grpc.unary_unary_rpc_method_handler(
+                    servicer.LeaseNodes,
+                    request_deserializer=fast__crewai_dot_v1_dot_scheduler__pb2.LeaseNodesRequest.FromString,
+                    response_serializer=fast__crewai_dot_v1_dot_scheduler__pb2.LeaseNodesResponse.SerializeToString,
+            ),
+            'RenewLeases': grpc.unary_unary_rpc_method_handler(
+                    servicer.RenewLeases,
+                    request_deserializer=fast__crewai_dot_v1_dot_scheduler__pb2.RenewLeasesRequest.FromString,
+                    response_serializer=fast__crewai_dot_v1_dot_scheduler__pb2.RenewLeasesResponse.SerializeToString,
+            ),
+            'CompleteNode': grpc.unary_unary_rpc_method_handler(
+                    servicer.CompleteNode,
+                    request_deserializer=fast__crewai_dot_v1_dot_scheduler__pb2.CompleteNodeRequest.FromString,
+                    response_serializer=fast__crewai_dot_v1_dot_scheduler__pb2.CompleteNodeResponse.SerializeToString,
+            ),
+            'FailNode': grpc.unary_unary_rpc_method_handler(
+                    servicer.FailNode,
+                    request_deserializer=fast__crewai_dot_v1_dot_scheduler__pb2.FailNodeRequest.FromString,
+                    response_serializer=fast__crewai_dot_v1_dot_scheduler__pb2.FailNodeResponse.SerializeToString,
             ),
             'AcquireRateLimit': grpc.unary_unary_rpc_method_handler(
                     servicer.AcquireRateLimit,
@@ -62,7 +235,8 @@ def add_SchedulerServiceServicer_to_server(servicer, server):
 
  # This class is part of an EXPERIMENTAL API.
 class SchedulerService(object):
-    """Missing associated documentation comment in .proto file."""
+    """---- Runs ----
+    """
 
     @staticmethod
     def CreateRun(request,
@@ -78,6 +252,159 @@ class SchedulerService(object):
         return grpc.experimental.unary_unary(request, target, '/fast_crewai.v1.SchedulerService/CreateRun',
             fast__crewai_dot_v1_dot_scheduler__pb2.CreateRunRequest.SerializeToString,
             fast__crewai_dot_v1_dot_scheduler__pb2.CreateRunResponse.FromString,
+            options, channel_credentials,
+            insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
+
+    @staticmethod
+    def GetRun(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(request, target, '/fast_crewai.v1.SchedulerService/GetRun',
+            fast__crewai_dot_v1_dot_scheduler__pb2.GetRunRequest.SerializeToString,
+            fast__crewai_dot_v1_dot_scheduler__pb2.GetRunResponse.FromString,
+            options, channel_credentials,
+            insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
+
+    @staticmethod
+    def ListRuns(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(request, target, '/fast_crewai.v1.SchedulerService/ListRuns',
+            fast__crewai_dot_v1_dot_scheduler__pb2.ListRunsRequest.SerializeToString,
+            fast__crewai_dot_v1_dot_scheduler__pb2.ListRunsResponse.FromString,
+            options, channel_credentials,
+            insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
+
+    @staticmethod
+    def ListNodes(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(request, target, '/fast_crewai.v1.SchedulerService/ListNodes',
+            fast__crewai_dot_v1_dot_scheduler__pb2.ListNodesRequest.SerializeToString,
+            fast__crewai_dot_v1_dot_scheduler__pb2.ListNodesResponse.FromString,
+            options, channel_credentials,
+            insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
+
+    @staticmethod
+    def CancelRun(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(request, target, '/fast_crewai.v1.SchedulerService/CancelRun',
+            fast__crewai_dot_v1_dot_scheduler__pb2.CancelRunRequest.SerializeToString,
+            fast__crewai_dot_v1_dot_scheduler__pb2.CancelRunResponse.FromString,
+            options, channel_credentials,
+            insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
+
+    @staticmethod
+    def WatchRun(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(request, target, '/fast_crewai.v1.SchedulerService/WatchRun',
+            fast__crewai_dot_v1_dot_scheduler__pb2.WatchRunRequest.SerializeToString,
+            fast__crewai_dot_v1_dot_scheduler__pb2.WatchRunResponse.FromString,
+            options, channel_credentials,
+            insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
+
+    @staticmethod
+    def LeaseNodes(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(request, target, '/fast_crewai.v1.SchedulerService/LeaseNodes',
+            fast__crewai_dot_v1_dot_scheduler__pb2.LeaseNodesRequest.SerializeToString,
+            fast__crewai_dot_v1_dot_scheduler__pb2.LeaseNodesResponse.FromString,
+            options, channel_credentials,
+            insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
+
+    @staticmethod
+    def RenewLeases(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(request, target, '/fast_crewai.v1.SchedulerService/RenewLeases',
+            fast__crewai_dot_v1_dot_scheduler__pb2.RenewLeasesRequest.SerializeToString,
+            fast__crewai_dot_v1_dot_scheduler__pb2.RenewLeasesResponse.FromString,
+            options, channel_credentials,
+            insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
+
+    @staticmethod
+    def CompleteNode(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(request, target, '/fast_crewai.v1.SchedulerService/CompleteNode',
+            fast__crewai_dot_v1_dot_scheduler__pb2.CompleteNodeRequest.SerializeToString,
+            fast__crewai_dot_v1_dot_scheduler__pb2.CompleteNodeResponse.FromString,
+            options, channel_credentials,
+            insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
+
+    @staticmethod
+    def FailNode(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(request, target, '/fast_crewai.v1.SchedulerService/FailNode',
+            fast__crewai_dot_v1_dot_scheduler__pb2.FailNodeRequest.SerializeToString,
+            fast__crewai_dot_v1_dot_scheduler__pb2.FailNodeResponse.FromString,
             options, channel_credentials,
             insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
 
