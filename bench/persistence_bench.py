@@ -15,18 +15,28 @@
    fast-crewai runs with its background mirror of CrewAI's file on (the default, what keeps
    `crewai log-tasks-outputs` working) and, for reference, off.
 
-2. Durable writes under concurrency: --writers processes each storing rows of ~1 KB, every row
-   acknowledged only once durable.
+2. load() by crew size (--crew-sizes, default 5,12,50 task rows): CrewAI's load() opens the
+   file, reads every row and JSON-decodes output and inputs, so its cost grows with the rows;
+   so does ours (a fresh copy of every cached row). Timed call by call, interleaved:
+     * own kickoff: the storage that wrote the kickoff (what a crew's own load() is);
+     * from the daemon: a fresh storage loading the project's latest kickoff (one
+       LoadTaskOutputs RPC, then JSON-decoding every row, as CrewAI does);
+   plus the floor of any daemon call from Python: an empty LoadTaskOutputs.
+
+3. Durable writes under concurrency: --writers processes each storing rows of ~1 KB, every row
+   acknowledged only once durable, --rounds interleaved rounds (medians):
      * SQLite synchronous=FULL, one row per transaction (what each CrewAI add() is), WAL;
      * the daemon, --persistence_sync=full, one AddTaskOutput RPC per row: concurrent
-       writers share each commit's fsync (group commit).
+       writers share each commit's fsync (group commit). This is the target's comparison.
+     * for reference only (not the target: the client batches): AddTaskOutputs with 10 rows
+       per RPC, one transaction per call.
 
 Ratios are peer / fast-crewai for latency, fast-crewai / peer for throughput: above 1 means
 fast-crewai is faster. Targets (docs/persistence.md): load before every task >= 20x, durable
 writes >= 2x.
 
   .venv/bin/python bench/persistence_bench.py
-  .venv/bin/python bench/persistence_bench.py --kickoffs 5 --seconds 2      # quick
+  .venv/bin/python bench/persistence_bench.py --kickoffs 5 --seconds 1 --rounds 1   # quick
 """
 
 from __future__ import annotations
@@ -44,7 +54,7 @@ from types import SimpleNamespace
 from typing import Any, Callable
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from harness import Table, median, percentile  # noqa: E402
+from harness import Table, interleaved, median, percentile  # noqa: E402
 from server_process import running_daemon  # noqa: E402
 
 for key, value in {"CREWAI_DISABLE_TELEMETRY": "true", "CREWAI_DISABLE_TRACKING": "true",
@@ -174,6 +184,56 @@ def bench_replay_log(work: Path, kickoffs: int, tasks: int) -> list[Table]:
         patcher.uninstrument()
 
 
+def bench_load_sizes(work: Path, endpoint: str, sizes: list[int], count: int) -> list[Table]:
+    """load() of a kickoff log of each size: CrewAI's file against the daemon-backed storage."""
+    import grpc
+    from crewai.memory.storage.kickoff_task_outputs_storage import (
+        KickoffTaskOutputsSQLiteStorage,
+    )
+
+    from fast_crewai.killswitch import suppress_acceleration
+    from fast_crewai.persistence import conversions
+    from fast_crewai.persistence.kickoff import DaemonKickoffStorage
+
+    table = Table(f"load() of one kickoff's log, by crew size (median of {count}, interleaved)",
+                  "fast-crewai", "CrewAI SQLite", unit="us")
+    for n in sizes:
+        base = work / f"load-{n}"
+        (base / "crewai").mkdir(parents=True)
+        with suppress_acceleration():
+            peer = KickoffTaskOutputsSQLiteStorage(str(base / "crewai" / "kickoff.db"))
+        own = DaemonKickoffStorage(str(base / "ours" / "kickoff.db"), mirror=False)
+        own.delete_all()  # a kickoff starts
+        for i in range(n):
+            task, output = task_output(n, i)
+            with suppress_acceleration():
+                peer.add(task, output, i, False, {"topic": f"topic {n}"})
+            own.add(task, output, i, False, {"topic": f"topic {n}"})
+        fresh = DaemonKickoffStorage(own.db_path, mirror=False)  # not attached: asks the daemon
+
+        def peer_load(_: int) -> object:
+            with suppress_acceleration():
+                return peer.load()
+
+        fns = {"own": lambda _: own.load(), "daemon": lambda _: fresh.load(), "crewai": peer_load}
+        assert all(len(fn(0)) == n for fn in fns.values())  # type: ignore[arg-type]
+        times = interleaved(fns, count)
+        table.add(f"{n:>3} rows: own kickoff (client copy)", median(times["own"]),
+                  median(times["crewai"]))
+        table.add(f"{n:>3} rows: from the daemon (RPC + JSON)", median(times["daemon"]),
+                  median(times["crewai"]))
+    # The floor of any daemon call from Python (an empty answer), for scale.
+    stub = conversions.PersistenceServiceStub(grpc.insecure_channel(endpoint))
+    empty = conversions.load_task_outputs(kickoff_id="no-such-kickoff")
+    floor = interleaved({"rpc": lambda _: stub.LoadTaskOutputs(empty, timeout=10)}, count)["rpc"]
+    (work / "load-0").mkdir()
+    with suppress_acceleration():
+        peer0 = KickoffTaskOutputsSQLiteStorage(str(work / "load-0" / "kickoff.db"))
+        zero = interleaved({"crewai": lambda _: peer0.load()}, count)["crewai"]
+    table.add("  0 rows: empty RPC (Python gRPC floor)", median(floor), median(zero))
+    return [table]
+
+
 def _writer_process(kind: str, target: str, payload: str, slot: int, ready: Any, go: Any,
                     stop: Any, counts: Any) -> None:
     """One writer process: rows one at a time, each acknowledged only once durable."""
@@ -196,22 +256,33 @@ def _writer_process(kind: str, target: str, payload: str, slot: int, ready: Any,
         stub = conversions.PersistenceServiceStub(channel)
         prefix = f"bench-{slot}-{uuid.uuid4().hex}"
 
-        def write() -> None:
-            # Kickoffs of 10 tasks, like crews: a new kickoff every 10 rows.
-            stub.AddTaskOutput(conversions.add_task_output(
-                kickoff_id=f"{prefix}-{n // 10}", namespace="/bench/durable", task_id=f"t{n}",
-                task_key=None, expected_output="e", output_json=payload, task_index=n % 10,
-                inputs_json="{}", was_replayed=False), timeout=30)
+        if kind == "daemon":
+            def write() -> None:
+                # Kickoffs of 10 tasks, like crews: a new kickoff every 10 rows.
+                stub.AddTaskOutput(conversions.add_task_output(
+                    kickoff_id=f"{prefix}-{n // 10}", namespace="/bench/durable",
+                    task_id=f"t{n}", task_key=None, expected_output="e", output_json=payload,
+                    task_index=n % 10, inputs_json="{}", was_replayed=False), timeout=30)
+        else:  # "daemon-batch": a whole 10-task kickoff per call
+            rows = [{"task_id": f"t{i}", "task_key": None, "expected_output": "e",
+                     "output_json": payload, "task_index": i, "inputs_json": "{}",
+                     "was_replayed": False} for i in range(10)]
+
+            def write() -> None:
+                stub.AddTaskOutputs(conversions.add_task_outputs(
+                    kickoff_id=f"{prefix}-{n}", namespace="/bench/durable", rows=rows),
+                    timeout=30)
 
         write()  # connect before the clock starts
         n += 1
+    rows_per_write = 10 if kind == "daemon-batch" else 1
     ready.release()
     go.wait()
     done = 0
     while not stop.is_set():
         write()
         n += 1
-        done += 1
+        done += rows_per_write
     counts[slot] = done
 
 
@@ -238,8 +309,8 @@ def run_writers(kind: str, target: str, payload: str, writers: int, seconds: flo
     return sum(counts) / (time.perf_counter() - start)
 
 
-def bench_durable_writes(endpoint: str, work: Path, writers: list[int],
-                         seconds: float) -> Table:
+def bench_durable_writes(endpoint: str, work: Path, writers: list[int], seconds: float,
+                         rounds: int) -> list[Table]:
     import json
 
     payload = json.dumps({"raw": "x" * 900, "agent": "Researcher"})
@@ -247,17 +318,26 @@ def bench_durable_writes(endpoint: str, work: Path, writers: list[int],
     with sqlite3.connect(path) as conn:
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("CREATE TABLE rows(writer INTEGER, n INTEGER, payload TEXT)")
-    table = Table(f"Durable writes, rows/s, writer processes (median of 3 x {seconds:g} s)",
+    # Interleaved: every round runs each writer count on each side in turn, so that a noisy
+    # neighbour or a slow disk spell hits all alike; the tables keep the medians.
+    kinds = ("sqlite", "daemon", "daemon-batch")
+    runs: dict[tuple[str, int], list[float]] = {(k, n): [] for k in kinds for n in writers}
+    for _ in range(rounds):
+        for n in writers:
+            for kind in kinds:
+                target = path if kind == "sqlite" else endpoint
+                runs[(kind, n)].append(run_writers(kind, target, payload, n, seconds))
+    title = f"rows/s, writer processes (median of {rounds} interleaved rounds x {seconds:g} s)"
+    table = Table(f"Durable writes, one row per call: {title}",
                   "daemon group commit", "SQLite FULL 1 row/txn", unit="/s")
+    batch = Table(f"For reference, NOT the target (the client batches 10 rows per call): {title}",
+                  "daemon 10 rows/RPC", "SQLite FULL 1 row/txn", unit="/s")
     for n in writers:
-        # Alternate the two, three times, and keep the medians: the disk and the CPUs are
-        # shared with whatever else runs.
-        peer_runs, ours_runs = [], []
-        for _ in range(3):
-            peer_runs.append(run_writers("sqlite", path, payload, n, seconds))
-            ours_runs.append(run_writers("daemon", endpoint, payload, n, seconds))
-        table.add(f"{n} writer{'s' if n > 1 else ''}", median(ours_runs), median(peer_runs))
-    return table
+        label = f"{n} writer{'s' if n > 1 else ''}"
+        peer = median(runs[("sqlite", n)])
+        table.add(label, median(runs[("daemon", n)]), peer)
+        batch.add(label, median(runs[("daemon-batch", n)]), peer)
+    return [table, batch]
 
 
 def main() -> None:
@@ -265,9 +345,13 @@ def main() -> None:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--kickoffs", type=int, default=20)
     parser.add_argument("--tasks", type=int, default=10)
-    parser.add_argument("--writers", default="1,4,8",
+    parser.add_argument("--writers", default="1,4,8,16",
                         help="writer process counts to measure, comma-separated")
     parser.add_argument("--seconds", type=float, default=2.0)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--crew-sizes", default="5,12,50",
+                        help="task rows per kickoff for the load() comparison, comma-separated")
+    parser.add_argument("--loads", type=int, default=300, help="timed load() calls per size")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="fast-crewai-persistence-bench-") as tmp:
@@ -280,8 +364,10 @@ def main() -> None:
 
             reset_connection()
             tables = bench_replay_log(work, args.kickoffs, args.tasks)
+            sizes = [int(n) for n in args.crew_sizes.split(",")]
+            tables += bench_load_sizes(work, endpoint, sizes, args.loads)
             writers = [int(n) for n in args.writers.split(",")]
-            tables.append(bench_durable_writes(endpoint, work, writers, args.seconds))
+            tables += bench_durable_writes(endpoint, work, writers, args.seconds, args.rounds)
     for table in tables:
         print(table.render())
         print()

@@ -69,23 +69,7 @@ absl::StatusOr<std::unique_ptr<CacheDb>> CacheDb::Open(const std::string& path,
 }
 
 absl::Status CacheDb::Migrate() {
-  absl::StatusOr<int> version = persistence::GetUserVersion(*db_);
-  if (!version.ok()) return version.status();
-  if (*version > kCacheDbSchemaVersion) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("cache.db: schema version ", *version, " is newer than this server (",
-                     kCacheDbSchemaVersion, "); upgrade fast-crewai-server"));
-  }
-  for (int v = *version; v < kCacheDbSchemaVersion; ++v) {
-    absl::Status s = RunSqlite(absl::StrCat("cache.db: migrate to schema ", v + 1), [&] {
-      SQLite::Transaction txn(*db_, SQLite::TransactionBehavior::IMMEDIATE);
-      db_->exec(kMigrations[v]);
-      db_->exec(absl::StrCat("PRAGMA user_version=", v + 1));
-      txn.commit();
-    });
-    if (!s.ok()) return s;
-  }
-  return absl::OkStatus();
+  return persistence::RunMigrations(*db_, "cache.db", kMigrations);
 }
 
 absl::Status CacheDb::Load(int64_t now_micros, const std::function<void(StoredEntry&&)>& fn,

@@ -139,25 +139,7 @@ void PersistenceDb::FinalizeStatements() {
   }
 }
 
-absl::Status PersistenceDb::Migrate() {
-  absl::StatusOr<int> version = GetUserVersion(*db_);
-  if (!version.ok()) return version.status();
-  if (*version > kPersistenceDbSchemaVersion) {
-    return absl::FailedPreconditionError(
-        absl::StrCat(path_, ": schema version ", *version, " is newer than this server (",
-                     kPersistenceDbSchemaVersion, "); upgrade fast-crewai-server"));
-  }
-  for (int v = *version; v < kPersistenceDbSchemaVersion; ++v) {
-    absl::Status s = RunSqlite(absl::StrCat(path_, ": migrate to schema ", v + 1), [&] {
-      SQLite::Transaction txn(*db_, SQLite::TransactionBehavior::IMMEDIATE);
-      db_->exec(kMigrations[v]);
-      db_->exec(absl::StrCat("PRAGMA user_version=", v + 1));
-      txn.commit();
-    });
-    if (!s.ok()) return s;
-  }
-  return absl::OkStatus();
-}
+absl::Status PersistenceDb::Migrate() { return RunMigrations(*db_, path_, kMigrations); }
 
 absl::Status PersistenceDb::Prepare() {
   return RunSqlite(absl::StrCat(path_, ": prepare statements"), [&] {

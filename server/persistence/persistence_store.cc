@@ -55,7 +55,14 @@ bool RowLess(const std::shared_ptr<const StoredTaskOutput>& a,
 class PersistenceStoreImpl final : public PersistenceStore {
  public:
   PersistenceStoreImpl(const PersistenceStoreOptions& options, std::unique_ptr<PersistenceDb> db)
-      : options_(options), db_(std::move(db)), writers_(options.max_group_size) {}
+      : options_(options), db_(std::move(db)), writers_(options.max_group_size) {
+    writers_.EnableAsync(
+        options.write_executor != nullptr ? options.write_executor : &inline_executor_,
+        [this](const std::vector<Writer*>& group) {
+          absl::MutexLock leader(&leader_mu_);
+          ProcessGroup(group);
+        });
+  }
 
   ~PersistenceStoreImpl() override = default;
 
@@ -63,6 +70,10 @@ class PersistenceStoreImpl final : public PersistenceStore {
 
   absl::StatusOr<TaskOutputRow> AddTaskOutput(absl::string_view ns, absl::string_view kickoff_id,
                                               TaskOutputRow row) override;
+  absl::StatusOr<std::vector<TaskOutputRow>> AddTaskOutputs(
+      absl::string_view ns, absl::string_view kickoff_id, std::vector<TaskOutputRow> rows) override;
+  void AddTaskOutputsAsync(std::string ns, std::string kickoff_id, std::vector<TaskOutputRow> rows,
+                           bool batch, bool may_lead, AddTaskOutputsDone done) override;
   absl::StatusOr<std::vector<TaskOutputRow>> UpdateTaskOutputs(
       absl::string_view kickoff_id, int64_t task_index, const TaskOutputUpdate& update) override;
   absl::StatusOr<std::shared_ptr<const KickoffSnapshot>> LoadTaskOutputs(
@@ -125,6 +136,18 @@ class PersistenceStoreImpl final : public PersistenceStore {
     absl::AnyInvocable<absl::Status(Group&)> plan;
     absl::Status status;
     bool done = false;  // written by the group-commit queue
+    // Callback writers only (GroupCommitQueue::SubmitAsync): runs once after the group.
+    absl::AnyInvocable<void()> complete;
+  };
+
+  // A queued AddTaskOutputsAsync: owns its data; deleted by its completion.
+  struct AsyncAdd {
+    Writer writer;
+    std::string ns;
+    std::string kickoff_id;
+    std::vector<TaskOutputRow> rows;
+    std::vector<TaskOutputRow> stored;
+    AddTaskOutputsDone done;
   };
 
   absl::Status CheckOpen() const {
@@ -146,6 +169,14 @@ class PersistenceStoreImpl final : public PersistenceStore {
   // Every kickoff of `ns` as the group sees it.
   std::vector<KickoffPtr> KickoffsOf(Group& g, const std::string& ns) const;
 
+  // Validates an add of `rows` (field names prefixed "row." for one row, "rows[i]." else).
+  absl::Status ValidateAdd(absl::string_view ns, absl::string_view kickoff_id,
+                           const std::vector<TaskOutputRow>& rows, bool batch) const;
+  // Plans the INSERT OR REPLACE of `rows` into kickoff `id` (created under `ns` when new);
+  // appends each row as stored to `stored`. Never fails.
+  void PlanAdd(Group& g, const std::string& ns, const std::string& id,
+               std::vector<TaskOutputRow>& rows, std::vector<TaskOutputRow>* stored) const;
+
   void Index(const KickoffSnapshot& k) ABSL_EXCLUSIVE_LOCKS_REQUIRED(state_mu_);
   void IndexTask(const std::string& task_id, const std::string& kickoff_id, bool add)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(state_mu_);
@@ -154,6 +185,7 @@ class PersistenceStoreImpl final : public PersistenceStore {
   // Set at Open, never reset: Close() closes the connections, later calls fail.
   const std::unique_ptr<PersistenceDb> db_;
 
+  InlineExecutor inline_executor_;  // leads callback writes when no write_executor is set
   GroupCommitQueue<Writer> writers_;
   std::atomic<bool> closed_{false};
 
@@ -422,41 +454,52 @@ absl::Status ValidateRowValues(const TaskOutputRow& row, absl::string_view prefi
   return ValidateJsonText(row.inputs_json, field("inputs_json"));
 }
 
-absl::StatusOr<TaskOutputRow> PersistenceStoreImpl::AddTaskOutput(absl::string_view ns,
-                                                                  absl::string_view kickoff_id,
-                                                                  TaskOutputRow row) {
+absl::Status PersistenceStoreImpl::ValidateAdd(absl::string_view ns, absl::string_view kickoff_id,
+                                               const std::vector<TaskOutputRow>& rows,
+                                               bool batch) const {
   if (absl::Status s = CheckOpen(); !s.ok()) return s;
   if (absl::Status s = ValidateIdentifier(ns, "namespace", /*allow_empty=*/true); !s.ok()) {
     return s;
   }
   if (absl::Status s = ValidateIdentifier(kickoff_id, "kickoff_id"); !s.ok()) return s;
-  if (absl::Status s = ValidateRowValues(row, "row.", options_.max_value_bytes); !s.ok()) {
-    return s;
+  if (rows.empty()) return absl::InvalidArgumentError("rows: must not be empty");
+  if (static_cast<int64_t>(rows.size()) > kMaxBatchRows) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("rows: ", rows.size(), " rows is more than the limit of ", kMaxBatchRows));
   }
-  const std::string id(kickoff_id);
-  const std::string namespace_name(ns);
-  TaskOutputRow result;
-  Writer w;
-  w.plan = [&](Group& g) -> absl::Status {
-    const absl::Time now = options_.clock->Now();
-    std::shared_ptr<KickoffSnapshot> k;
-    if (Find(g, id) == nullptr) {
-      k = std::make_shared<KickoffSnapshot>();
-      k->kickoff_id = id;
-      k->ns = namespace_name;
-      k->created_seq = g.next_seq++;
-      k->created_at_micros = absl::ToUnixMicros(now);
-      g.staged[id] = k;
-      g.keep_alive.push_back(k);
-      g.ops.push_back(InsertKickoffOp{k.get()});
-      ++g.kickoff_count;
-      EvictIfFull(g);
-    } else {
-      k = Mutable(g, id);
+  for (size_t i = 0; i < rows.size(); ++i) {
+    const std::string prefix = batch ? absl::StrCat("rows[", i, "].") : std::string("row.");
+    if (absl::Status s = ValidateRowValues(rows[i], prefix, options_.max_value_bytes); !s.ok()) {
+      return s;
     }
+  }
+  return absl::OkStatus();
+}
+
+void PersistenceStoreImpl::PlanAdd(Group& g, const std::string& ns, const std::string& id,
+                                   std::vector<TaskOutputRow>& rows,
+                                   std::vector<TaskOutputRow>* stored_rows) const {
+  const absl::Time now = options_.clock->Now();
+  const std::string timestamp = SqliteTimestamp(now);
+  std::shared_ptr<KickoffSnapshot> k;
+  if (Find(g, id) == nullptr) {
+    k = std::make_shared<KickoffSnapshot>();
+    k->kickoff_id = id;
+    k->ns = ns;
+    k->created_seq = g.next_seq++;
+    k->created_at_micros = absl::ToUnixMicros(now);
+    g.staged[id] = k;
+    g.keep_alive.push_back(k);
+    g.ops.push_back(InsertKickoffOp{k.get()});
+    ++g.kickoff_count;
+    EvictIfFull(g);
+  } else {
+    k = Mutable(g, id);
+  }
+  for (TaskOutputRow& row : rows) {
     auto stored = std::make_shared<StoredTaskOutput>();
     stored->row = std::move(row);
-    stored->row.timestamp = SqliteTimestamp(now);
+    stored->row.timestamp = timestamp;
     stored->insert_seq = stored->write_seq = g.next_seq++;
     // INSERT OR REPLACE: a row with the same task_id goes away, the new one is the newest.
     const size_t before = k->rows.size();
@@ -472,11 +515,79 @@ absl::StatusOr<TaskOutputRow> PersistenceStoreImpl::AddTaskOutput(absl::string_v
     k->rows.insert(std::upper_bound(k->rows.begin(), k->rows.end(), published, RowLess), published);
     g.keep_alive.push_back(published);
     g.ops.push_back(UpsertTaskOutputOp{&k->kickoff_id, published.get()});
-    result = published->row;
+    stored_rows->push_back(published->row);
+  }
+}
+
+absl::StatusOr<TaskOutputRow> PersistenceStoreImpl::AddTaskOutput(absl::string_view ns,
+                                                                  absl::string_view kickoff_id,
+                                                                  TaskOutputRow row) {
+  std::vector<TaskOutputRow> rows;
+  rows.push_back(std::move(row));
+  if (absl::Status s = ValidateAdd(ns, kickoff_id, rows, /*batch=*/false); !s.ok()) return s;
+  const std::string id(kickoff_id);
+  const std::string namespace_name(ns);
+  std::vector<TaskOutputRow> result;
+  Writer w;
+  w.plan = [&](Group& g) -> absl::Status {
+    PlanAdd(g, namespace_name, id, rows, &result);
+    return absl::OkStatus();
+  };
+  if (absl::Status s = Submit(&w); !s.ok()) return s;
+  return std::move(result.front());
+}
+
+absl::StatusOr<std::vector<TaskOutputRow>> PersistenceStoreImpl::AddTaskOutputs(
+    absl::string_view ns, absl::string_view kickoff_id, std::vector<TaskOutputRow> rows) {
+  if (absl::Status s = ValidateAdd(ns, kickoff_id, rows, /*batch=*/true); !s.ok()) return s;
+  const std::string id(kickoff_id);
+  const std::string namespace_name(ns);
+  std::vector<TaskOutputRow> result;
+  Writer w;
+  w.plan = [&](Group& g) -> absl::Status {
+    PlanAdd(g, namespace_name, id, rows, &result);
     return absl::OkStatus();
   };
   if (absl::Status s = Submit(&w); !s.ok()) return s;
   return result;
+}
+
+void PersistenceStoreImpl::AddTaskOutputsAsync(std::string ns, std::string kickoff_id,
+                                               std::vector<TaskOutputRow> rows, bool batch,
+                                               bool may_lead, AddTaskOutputsDone done) {
+  if (absl::Status s = ValidateAdd(ns, kickoff_id, rows, batch); !s.ok()) {
+    done(s);
+    return;
+  }
+  std::unique_ptr<AsyncAdd> add;
+  try {
+    add = std::make_unique<AsyncAdd>();
+    add->ns = std::move(ns);
+    add->kickoff_id = std::move(kickoff_id);
+    add->rows = std::move(rows);
+    add->done = std::move(done);
+    add->stored.reserve(add->rows.size());
+    AsyncAdd* raw = add.get();
+    add->writer.plan = [this, raw](Group& g) -> absl::Status {
+      PlanAdd(g, raw->ns, raw->kickoff_id, raw->rows, &raw->stored);
+      return absl::OkStatus();
+    };
+    add->writer.complete = [raw] {
+      std::unique_ptr<AsyncAdd> owned(raw);
+      if (owned->writer.status.ok()) {
+        owned->done(std::move(owned->stored));
+      } else {
+        owned->done(owned->writer.status);
+      }
+    };
+  } catch (const std::exception& e) {
+    AddTaskOutputsDone& callback = add != nullptr && add->done ? add->done : done;
+    callback(absl::ResourceExhaustedError(
+        absl::StrCat("persistence store: cannot queue a write: ", e.what())));
+    return;
+  }
+  // From here the queue owns the write; its completion deletes it.
+  writers_.SubmitAsync(&add.release()->writer, Closed(), may_lead);
 }
 
 absl::StatusOr<std::vector<TaskOutputRow>> PersistenceStoreImpl::UpdateTaskOutputs(

@@ -63,6 +63,9 @@
 // SqliteSync::kFull), publishes the new in-memory state and wakes the others. An
 // acknowledged write survives kill -9 (and power loss with kFull). If the commit fails,
 // every write of the group fails with that status and nothing of it becomes visible.
+// Callback writes (AddTaskOutputsAsync) share the same queue without blocking their caller:
+// their groups are led by the caller when the queue was empty, else by a task on
+// options.write_executor.
 // Open() checks the file's integrity (options.integrity_check) before anything else and
 // returns DATA_LOSS for a damaged file, which it never modifies.
 //
@@ -79,12 +82,14 @@
 #include <string>
 #include <vector>
 
+#include "absl/functional/any_invocable.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "server/persistence/sqlite_db.h"
 #include "server/persistence/types.h"
 #include "server/util/clock.h"
+#include "server/util/executor.h"
 
 namespace fast_crewai::persistence {
 
@@ -114,6 +119,11 @@ struct PersistenceStoreOptions {
   int readers = 4;
   // At most this many queued writes share one transaction. Default: 256.
   int max_group_size = 256;
+  // Where callback writes (AddTaskOutputsAsync) are led when their caller may not lead them
+  // (the write queue was busy, or the caller said so): a leader task here commits group after
+  // group while callback writes are queued. Not owned. Default: nullptr = the submitting
+  // thread always leads (tests).
+  Executor* write_executor = nullptr;
 
   // ---- Testing ----
 
@@ -177,6 +187,25 @@ class PersistenceStore {
   virtual absl::StatusOr<TaskOutputRow> AddTaskOutput(absl::string_view ns,
                                                       absl::string_view kickoff_id,
                                                       TaskOutputRow row) = 0;
+
+  // AddTaskOutput of several rows of one kickoff, in order, atomically: all rows are written
+  // in one transaction, or none (a bad row fails the whole batch, naming it: "rows[2].
+  // output_json: ..."). Returns the rows as stored. Errors: those of AddTaskOutput, and
+  // INVALID_ARGUMENT "rows: ..." for an empty batch or more than kMaxBatchRows rows.
+  virtual absl::StatusOr<std::vector<TaskOutputRow>> AddTaskOutputs(
+      absl::string_view ns, absl::string_view kickoff_id, std::vector<TaskOutputRow> rows) = 0;
+
+  using AddTaskOutputsDone = absl::AnyInvocable<void(absl::StatusOr<std::vector<TaskOutputRow>>)>;
+  // Callback flavour of AddTaskOutputs for callers that must not wait for a commit (gRPC
+  // reactors). Validation runs on the calling thread (a bad request calls `done` before this
+  // returns). Otherwise the write is queued and `done` runs exactly once, when its group has
+  // committed or failed, on the thread of that group's leader: this thread, before returning,
+  // when the write queue was empty and `may_lead` (one commit: a bounded wait of one fsync);
+  // otherwise a leader task on options.write_executor. `batch` names fields in errors
+  // "rows[i]." (else "row.", as AddTaskOutput). Never throws.
+  virtual void AddTaskOutputsAsync(std::string ns, std::string kickoff_id,
+                                   std::vector<TaskOutputRow> rows, bool batch, bool may_lead,
+                                   AddTaskOutputsDone done) = 0;
 
   // Sets the columns in `update` on every row of `kickoff_id` with `task_index` and returns
   // the updated rows (in load order).

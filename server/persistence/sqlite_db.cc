@@ -12,6 +12,7 @@
 #include "SQLiteCpp/Backup.h"
 #include "SQLiteCpp/Database.h"
 #include "SQLiteCpp/Statement.h"
+#include "SQLiteCpp/Transaction.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
@@ -90,6 +91,31 @@ absl::StatusOr<int> GetUserVersion(SQLite::Database& db) {
 absl::Status SetUserVersion(SQLite::Database& db, int version) {
   return RunSqlite("PRAGMA user_version",
                    [&] { db.exec(absl::StrCat("PRAGMA user_version=", version)); });
+}
+
+absl::Status RunMigrations(SQLite::Database& db, absl::string_view label,
+                           absl::Span<const char* const> migrations) {
+  absl::StatusOr<int> version = GetUserVersion(db);
+  if (!version.ok()) {
+    return absl::Status(version.status().code(),
+                        absl::StrCat(label, ": ", version.status().message()));
+  }
+  const int target = static_cast<int>(migrations.size());
+  if (*version > target) {
+    return absl::FailedPreconditionError(absl::StrCat(label, ": schema version ", *version,
+                                                      " is newer than this server (", target,
+                                                      "); upgrade fast-crewai-server"));
+  }
+  for (int v = *version; v < target; ++v) {
+    absl::Status s = RunSqlite(absl::StrCat(label, ": migrate to schema ", v + 1), [&] {
+      SQLite::Transaction txn(db, SQLite::TransactionBehavior::IMMEDIATE);
+      db.exec(migrations[static_cast<size_t>(v)]);
+      db.exec(absl::StrCat("PRAGMA user_version=", v + 1));
+      txn.commit();
+    });
+    if (!s.ok()) return s;
+  }
+  return absl::OkStatus();
 }
 
 absl::Status CheckpointTruncate(SQLite::Database& db) {

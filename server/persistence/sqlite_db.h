@@ -29,6 +29,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
+#include "absl/types/span.h"
 
 namespace fast_crewai::persistence {
 
@@ -97,6 +98,22 @@ absl::Status RunSqlite(absl::string_view context, Fn&& fn) {
 // PRAGMA user_version: the schema version of the file (0 for a new file).
 absl::StatusOr<int> GetUserVersion(SQLite::Database& db);
 absl::Status SetUserVersion(SQLite::Database& db, int version);
+
+// The schema migration runner of every SQLite file of the daemon. `migrations[v]` (SQL, may hold
+// several statements) upgrades schema version v to v + 1; the target version is
+// migrations.size(). From the file's PRAGMA user_version, each missing step runs, in order, in
+// its own IMMEDIATE transaction together with its new user_version, so a failed step leaves
+// the file at the last complete version and a step never runs twice.
+// Returns OK when the file is (now) at migrations.size(); FAILED_PRECONDITION "<label>: schema
+// version N is newer than this server (M); ..." when the file was written by a newer server
+// (nothing is run); otherwise the failing step's status, "<label>: migrate to schema N: ...".
+//
+// Example:
+//   constexpr const char* kMigrations[] = {"CREATE TABLE t (x INTEGER)",     // 0 -> 1
+//                                          "ALTER TABLE t ADD COLUMN y"};    // 1 -> 2
+//   RETURN_IF_ERROR(RunMigrations(*db, "cache.db", kMigrations));
+absl::Status RunMigrations(SQLite::Database& db, absl::string_view label,
+                           absl::Span<const char* const> migrations);
 
 // PRAGMA wal_checkpoint(TRUNCATE): moves the WAL into the main file and truncates it.
 absl::Status CheckpointTruncate(SQLite::Database& db);

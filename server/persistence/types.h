@@ -19,6 +19,8 @@ namespace fast_crewai::persistence {
 inline constexpr size_t kMaxIdBytes = 4096;
 // Most long-term-memory entries one load may return (CrewAI asks for latest_n = 2 or 3).
 inline constexpr int64_t kMaxLtmLoad = 10000;
+// Most rows one AddTaskOutputs batch may carry.
+inline constexpr int64_t kMaxBatchRows = 10000;
 // Most kickoffs one ListKickoffs may return.
 inline constexpr int64_t kMaxListKickoffs = 10000;
 

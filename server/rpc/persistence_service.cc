@@ -360,13 +360,58 @@ void PersistenceServiceImpl::ReaperLoop() {
 grpc::ServerUnaryReactor* PersistenceServiceImpl::AddTaskOutput(
     grpc::CallbackServerContext* context, const v1::AddTaskOutputRequest* request,
     v1::AddTaskOutputResponse* response) {
-  return DispatchOnExecutor(context, executor_, [this, request, response]() -> absl::Status {
-    ASSIGN_OR_RETURN(ps::TaskOutputRow stored,
-                     store_->AddTaskOutput(request->namespace_(), request->kickoff_id(),
-                                           FromProto(request->row())));
-    ToProto(stored, response->mutable_row());
-    return absl::OkStatus();
-  });
+  if (request->ByteSizeLong() > kInlineWriteBytes) {
+    return DispatchOnExecutor(context, executor_, [this, request, response]() -> absl::Status {
+      ASSIGN_OR_RETURN(ps::TaskOutputRow stored,
+                       store_->AddTaskOutput(request->namespace_(), request->kickoff_id(),
+                                             FromProto(request->row())));
+      ToProto(stored, response->mutable_row());
+      return absl::OkStatus();
+    });
+  }
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  std::vector<ps::TaskOutputRow> rows;
+  rows.push_back(FromProto(request->row()));
+  store_->AddTaskOutputsAsync(
+      request->namespace_(), request->kickoff_id(), std::move(rows), /*batch=*/false,
+      /*may_lead=*/true,
+      [context, reactor, response](absl::StatusOr<std::vector<ps::TaskOutputRow>> stored) {
+        if (stored.ok()) ToProto(stored->front(), response->mutable_row());
+        FinishWithStatus(context, reactor, stored.status());
+      });
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* PersistenceServiceImpl::AddTaskOutputs(
+    grpc::CallbackServerContext* context, const v1::AddTaskOutputsRequest* request,
+    v1::AddTaskOutputsResponse* response) {
+  const auto rows_from_proto = [request] {
+    std::vector<ps::TaskOutputRow> rows;
+    rows.reserve(static_cast<size_t>(request->rows_size()));
+    for (const v1::TaskOutputRow& row : request->rows()) rows.push_back(FromProto(row));
+    return rows;
+  };
+  if (request->ByteSizeLong() > kInlineWriteBytes) {
+    return DispatchOnExecutor(
+        context, executor_, [this, request, response, rows_from_proto]() -> absl::Status {
+          ASSIGN_OR_RETURN(std::vector<ps::TaskOutputRow> stored,
+                           store_->AddTaskOutputs(request->namespace_(), request->kickoff_id(),
+                                                  rows_from_proto()));
+          for (const ps::TaskOutputRow& row : stored) ToProto(row, response->add_rows());
+          return absl::OkStatus();
+        });
+  }
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  store_->AddTaskOutputsAsync(
+      request->namespace_(), request->kickoff_id(), rows_from_proto(), /*batch=*/true,
+      /*may_lead=*/true,
+      [context, reactor, response](absl::StatusOr<std::vector<ps::TaskOutputRow>> stored) {
+        if (stored.ok()) {
+          for (const ps::TaskOutputRow& row : *stored) ToProto(row, response->add_rows());
+        }
+        FinishWithStatus(context, reactor, stored.status());
+      });
+  return reactor;
 }
 
 grpc::ServerUnaryReactor* PersistenceServiceImpl::LoadTaskOutputs(

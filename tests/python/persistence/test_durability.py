@@ -36,6 +36,16 @@ def test_acknowledged_writes_survive_kill_9_of_the_daemon(
                     _link.call("SaveFlowState", conversions.save_flow_state(
                         "flow-0", "step", f'{{"i": {i}}}', ""), timeout=5)
                     key = "flow-0"
+                elif t == 3:  # batches of 5 rows: acknowledged together, stored together
+                    rows = [{"task_id": f"task-{t}-{i}-{j}", "task_key": None,
+                             "expected_output": "e", "output_json": f'{{"raw": "r{i}"}}',
+                             "task_index": i, "inputs_json": "{}", "was_replayed": False}
+                            for j in range(5)]
+                    _link.call("AddTaskOutputs", conversions.add_task_outputs(
+                        kickoff_id=f"kickoff-{t}", namespace="/proj/db", rows=rows), timeout=5)
+                    with lock:
+                        acked.extend((f"kickoff-{t}", row["task_id"], i) for row in rows)
+                    continue
                 else:
                     _link.call("AddTaskOutput", conversions.add_task_output(
                         kickoff_id=f"kickoff-{t}", namespace="/proj/db", task_id=f"task-{t}-{i}",
@@ -68,6 +78,12 @@ def test_acknowledged_writes_survive_kill_9_of_the_daemon(
         stored = {row.task_id for row in response.rows}
         lost = [task for key, task, _ in acked if key == f"kickoff-{t}" and task not in stored]
         assert not lost, f"acknowledged rows lost: {lost[:5]}"
+        if t == 3:  # a batch is atomic: all five rows of a call, or none (the unacknowledged last)
+            by_call: dict[str, int] = {}
+            for task in stored:
+                call = task.rsplit("-", 1)[0]
+                by_call[call] = by_call.get(call, 0) + 1
+            assert set(by_call.values()) == {5}, by_call
     last_flow = max(i for key, _, i in acked if key == "flow-0")
     state = _link.call("LoadFlowState", conversions.load_flow_state("flow-0"))
     assert state.found and int(state.state_json.split(":")[1].strip(" }")) >= last_flow

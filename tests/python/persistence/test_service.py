@@ -89,3 +89,96 @@ def test_backup_cli_makes_a_consistent_copy(daemon: Any, use_daemon: Callable[[A
     assert overwrite.returncode == 0, overwrite.stderr
     missing, _ = run_cli("backup", str(tmp_path / "no-such-dir" / "x.db"), env=env)
     assert missing.returncode == 1 and "does not exist" in missing.stderr
+
+
+def _batch_row(task_id: str, index: int, output_json: str = '{"raw": "r"}') -> dict[str, Any]:
+    return {"task_id": task_id, "task_key": None, "expected_output": "e",
+            "output_json": output_json, "task_index": index, "inputs_json": "{}",
+            "was_replayed": False}
+
+
+def test_batch_add_is_validated_as_a_whole_and_stored_in_order(
+        start_daemon: Callable[..., Any], use_daemon: Callable[[Any], None]) -> None:
+    from fast_crewai import errors
+    from fast_crewai.persistence import _link, conversions
+
+    use_daemon(start_daemon("--persistence_max_value_bytes=200K"))
+
+    def batch(rows: list[dict[str, Any]], kickoff: str = "kb") -> Any:
+        return _link.call("AddTaskOutputs", conversions.add_task_outputs(
+            kickoff_id=kickoff, namespace="/proj/db", rows=rows))
+
+    with pytest.raises(errors.InvalidArgument, match=r"rows\[1\]\.output_json: invalid JSON"):
+        batch([_batch_row("a", 0), _batch_row("b", 1, '{"raw": '), _batch_row("c", 2)])
+    with pytest.raises(errors.ResourceExhausted, match=r"rows\[0\]\.output_json: \d+ bytes"):
+        batch([_batch_row("a", 0, '"' + "x" * 300_000 + '"')])
+    with pytest.raises(errors.InvalidArgument, match="rows: must not be empty"):
+        batch([])
+    found = _link.call("LoadTaskOutputs", conversions.load_task_outputs(kickoff_id="kb")).found
+    assert not found  # a refused batch stores nothing, not even its first rows
+
+    response = batch([_batch_row("c", 2), _batch_row("a", 0), _batch_row("b", 1)])
+    assert [r.task_id for r in response.rows] == ["c", "a", "b"]  # request order
+    assert all(r.timestamp for r in response.rows)
+    # A batch too large to be queued from the gRPC thread takes the executor path, same result.
+    big = '{"raw": "' + "y" * 100_000 + '"}'
+    response = batch([_batch_row("d", 3, big), _batch_row("e", 4, big)])
+    assert [r.task_id for r in response.rows] == ["d", "e"]
+    rows = _link.call("LoadTaskOutputs", conversions.load_task_outputs(kickoff_id="kb")).rows
+    assert [(r.task_id, r.task_index) for r in rows] == [("a", 0), ("b", 1), ("c", 2), ("d", 3),
+                                                        ("e", 4)]
+
+
+def test_queued_writes_leave_the_daemon_responsive_under_load(
+        daemon: Any, use_daemon: Callable[[Any], None]) -> None:
+    """Sixteen threads keep small writes (queued from gRPC threads, led by one leader at a
+    time) in flight while other RPCs and a lock are served; every acknowledged row is stored."""
+    import threading
+    import time
+
+    from fast_crewai.persistence import _link, conversions
+    from fast_crewai.persistence import locks
+
+    use_daemon(daemon)
+    stop = threading.Event()
+    acked: dict[int, list[str]] = {t: [] for t in range(16)}
+    failures: list[BaseException] = []
+
+    def writer(t: int) -> None:
+        try:
+            for i in range(100000):
+                if stop.is_set():
+                    return
+                _link.call("AddTaskOutput", conversions.add_task_output(
+                    kickoff_id=f"load-{t}", namespace="/proj/load", task_id=f"t{t}-{i}",
+                    task_key=None, expected_output="e", output_json='{"raw": "' + "z" * 900 + '"}',
+                    task_index=i, inputs_json="{}", was_replayed=False), timeout=10)
+                acked[t].append(f"t{t}-{i}")
+        except BaseException as e:  # noqa: BLE001 - reported below
+            failures.append(e)
+
+    threads = [threading.Thread(target=writer, args=(t,)) for t in range(16)]
+    for thread in threads:
+        thread.start()
+    try:
+        deadline = time.monotonic() + 1.5
+        served = 0
+        while time.monotonic() < deadline:
+            # Inline reads and an executor read answer while the writes go on.
+            _link.call("LoadTaskOutputs", conversions.load_task_outputs(kickoff_id="load-0"),
+                       timeout=5)
+            _link.call("LoadFlowState", conversions.load_flow_state("nope"), timeout=5)
+            served += 1
+        hold = locks._Hold("persistence-under-load", 5.0, 10.0)  # the daemon's lock, no fallback
+        hold.acquire()
+        hold.release()
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join(30)
+    assert not failures, failures[:3]
+    assert served > 0 and sum(len(v) for v in acked.values()) > 16
+    for t, ids in acked.items():
+        rows = _link.call("LoadTaskOutputs",
+                          conversions.load_task_outputs(kickoff_id=f"load-{t}")).rows
+        assert {r.task_id for r in rows} >= set(ids), f"writer {t} lost acknowledged rows"

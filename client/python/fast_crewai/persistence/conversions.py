@@ -17,6 +17,7 @@ __all__ = [
     "PersistenceServiceStub",
     "acquire_lock",
     "add_task_output",
+    "add_task_outputs",
     "backup",
     "heartbeat",
     "lock_answer",
@@ -39,6 +40,21 @@ def add_task_output(*, kickoff_id: str, namespace: str, task_id: str, task_key: 
     if task_key is not None:
         row.task_key = task_key
     return pb.AddTaskOutputRequest(kickoff_id=kickoff_id, namespace=namespace, row=row)
+
+
+def add_task_outputs(*, kickoff_id: str, namespace: str,
+                     rows: list[dict[str, Any]]) -> pb.AddTaskOutputsRequest:
+    """One AddTaskOutputs request (several rows of one kickoff, one transaction). Each row:
+    task_id, task_key (str or None), expected_output, output_json, task_index, inputs_json,
+    was_replayed."""
+    request = pb.AddTaskOutputsRequest(kickoff_id=kickoff_id, namespace=namespace)
+    for r in rows:
+        row = request.rows.add(task_id=r["task_id"], expected_output=r["expected_output"],
+                               output_json=r["output_json"], task_index=r["task_index"],
+                               inputs_json=r["inputs_json"], was_replayed=r["was_replayed"])
+        if r["task_key"] is not None:
+            row.task_key = r["task_key"]
+    return request
 
 
 def update_task_output(kickoff_id: str, task_index: int,

@@ -33,6 +33,22 @@ class AddTaskOutputResponse(_message.Message):
     row: TaskOutputRow
     def __init__(self, row: _Optional[_Union[TaskOutputRow, _Mapping]] = ...) -> None: ...
 
+class AddTaskOutputsRequest(_message.Message):
+    __slots__ = ["kickoff_id", "namespace", "rows"]
+    KICKOFF_ID_FIELD_NUMBER: _ClassVar[int]
+    NAMESPACE_FIELD_NUMBER: _ClassVar[int]
+    ROWS_FIELD_NUMBER: _ClassVar[int]
+    kickoff_id: str
+    namespace: str
+    rows: _containers.RepeatedCompositeFieldContainer[TaskOutputRow]
+    def __init__(self, kickoff_id: _Optional[str] = ..., rows: _Optional[_Iterable[_Union[TaskOutputRow, _Mapping]]] = ..., namespace: _Optional[str] = ...) -> None: ...
+
+class AddTaskOutputsResponse(_message.Message):
+    __slots__ = ["rows"]
+    ROWS_FIELD_NUMBER: _ClassVar[int]
+    rows: _containers.RepeatedCompositeFieldContainer[TaskOutputRow]
+    def __init__(self, rows: _Optional[_Iterable[_Union[TaskOutputRow, _Mapping]]] = ...) -> None: ...
+
 class BackupRequest(_message.Message):
     __slots__ = ["dest_path", "overwrite"]
     DEST_PATH_FIELD_NUMBER: _ClassVar[int]

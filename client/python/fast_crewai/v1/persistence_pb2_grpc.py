@@ -20,6 +20,11 @@ class PersistenceServiceStub(object):
                 request_serializer=fast__crewai_dot_v1_dot_persistence__pb2.AddTaskOutputRequest.SerializeToString,
                 response_deserializer=fast__crewai_dot_v1_dot_persistence__pb2.AddTaskOutputResponse.FromString,
                 )
+        self.AddTaskOutputs = channel.unary_unary(
+                '/fast_crewai.v1.PersistenceService/AddTaskOutputs',
+                request_serializer=fast__crewai_dot_v1_dot_persistence__pb2.AddTaskOutputsRequest.SerializeToString,
+                response_deserializer=fast__crewai_dot_v1_dot_persistence__pb2.AddTaskOutputsResponse.FromString,
+                )
         self.LoadTaskOutputs = channel.unary_unary(
                 '/fast_crewai.v1.PersistenceService/LoadTaskOutputs',
                 request_serializer=fast__crewai_dot_v1_dot_persistence__pb2.LoadTaskOutputsRequest.SerializeToString,
@@ -104,6 +109,15 @@ class PersistenceServiceServicer(object):
     def AddTaskOutput(self, request, context):
         """CrewAI's add(): INSERT OR REPLACE of one row (by task_id) into a kickoff's log; the first
         row creates the kickoff under `namespace`. Durable when it returns.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def AddTaskOutputs(self, request, context):
+        """AddTaskOutput of several rows of one kickoff, in order, in ONE transaction: all rows are
+        stored or none (a bad row fails the batch; the message names it, "rows[2].output_json").
+        At most 10000 rows. Durable when it returns.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -234,6 +248,11 @@ def add_PersistenceServiceServicer_to_server(servicer, server):
                     request_deserializer=fast__crewai_dot_v1_dot_persistence__pb2.AddTaskOutputRequest.FromString,
                     response_serializer=fast__crewai_dot_v1_dot_persistence__pb2.AddTaskOutputResponse.SerializeToString,
             ),
+            'AddTaskOutputs': grpc.unary_unary_rpc_method_handler(
+                    servicer.AddTaskOutputs,
+                    request_deserializer=fast__crewai_dot_v1_dot_persistence__pb2.AddTaskOutputsRequest.FromString,
+                    response_serializer=fast__crewai_dot_v1_dot_persistence__pb2.AddTaskOutputsResponse.SerializeToString,
+            ),
             'LoadTaskOutputs': grpc.unary_unary_rpc_method_handler(
                     servicer.LoadTaskOutputs,
                     request_deserializer=fast__crewai_dot_v1_dot_persistence__pb2.LoadTaskOutputsRequest.FromString,
@@ -334,6 +353,23 @@ class PersistenceService(object):
         return grpc.experimental.unary_unary(request, target, '/fast_crewai.v1.PersistenceService/AddTaskOutput',
             fast__crewai_dot_v1_dot_persistence__pb2.AddTaskOutputRequest.SerializeToString,
             fast__crewai_dot_v1_dot_persistence__pb2.AddTaskOutputResponse.FromString,
+            options, channel_credentials,
+            insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
+
+    @staticmethod
+    def AddTaskOutputs(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(request, target, '/fast_crewai.v1.PersistenceService/AddTaskOutputs',
+            fast__crewai_dot_v1_dot_persistence__pb2.AddTaskOutputsRequest.SerializeToString,
+            fast__crewai_dot_v1_dot_persistence__pb2.AddTaskOutputsResponse.FromString,
             options, channel_credentials,
             insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
 

@@ -1,0 +1,167 @@
+// The persistence core alone (no gRPC, no Python) against SQLite, side by side in one run
+// (Google Benchmark; built, never run by the tests):
+//
+//   build/bench/persistence/persistence_bench --benchmark_min_time=2
+//       --benchmark_repetitions=3 --benchmark_enable_random_interleaving=true
+//       --benchmark_report_aggregates_only=true           (one command line)
+//
+// Durable writes per second from T threads, every write acknowledged only once durable:
+//  * BM_StoreAddTaskOutput:   PersistenceStore::AddTaskOutput, synchronous=FULL; concurrent
+//                             writers share each commit's fsync (group commit). ~1 KB rows, a
+//                             new kickoff every 10 rows (as crews write them).
+//  * BM_SqliteFullOneRowPerTxn: the peer, what each CrewAI add() is: one connection per thread,
+//                             WAL, synchronous=FULL, BEGIN IMMEDIATE / INSERT / COMMIT per row.
+// Compare items_per_second of the two at the same thread count. Each benchmark uses its own
+// fresh directory under $TMPDIR (default /tmp), i.e. the same disk for both.
+#include <stdlib.h>
+
+#include <atomic>
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <string>
+
+#include "SQLiteCpp/Database.h"
+#include "SQLiteCpp/Statement.h"
+#include "SQLiteCpp/Transaction.h"
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "benchmark/benchmark.h"
+#include "server/persistence/persistence_store.h"
+#include "server/persistence/sqlite_db.h"
+#include "server/util/clock.h"
+
+namespace fast_crewai::persistence {
+namespace {
+
+constexpr int kThreadCounts[] = {1, 4, 8, 16};
+
+std::string Payload() {
+  return absl::StrCat(R"({"raw": ")", std::string(900, 'x'), R"(", "agent": "Researcher"})");
+}
+
+std::string FreshDir(const char* name) {
+  const char* base = std::getenv("TMPDIR");
+  std::string templ = absl::StrCat(base != nullptr && *base != '\0' ? base : "/tmp",
+                                   "/fast-crewai-persistence-bench-", name, ".XXXXXX");
+  if (::mkdtemp(templ.data()) == nullptr) std::abort();
+  return templ;
+}
+
+// One store (or SQLite file) per benchmark run, shared by its threads: thread 0 creates it
+// before the timed loop and removes it afterwards; the others wait for it.
+struct Shared {
+  absl::Mutex mu;
+  int users = 0;
+  std::string dir;
+  std::unique_ptr<PersistenceStore> store;
+  std::atomic<uint64_t> next_writer{0};
+};
+Shared& shared() {
+  static Shared* s = new Shared;
+  return *s;
+}
+
+PersistenceStore* AcquireStore(benchmark::State& state) {
+  Shared& s = shared();
+  absl::MutexLock lock(&s.mu);
+  if (s.users++ == 0) {
+    s.dir = FreshDir("store");
+    PersistenceStoreOptions options;
+    options.data_dir = s.dir;
+    options.clock = RealClock::Get();
+    options.sync = SqliteSync::kFull;
+    options.max_kickoffs = 1000000;
+    absl::StatusOr<std::unique_ptr<PersistenceStore>> store = PersistenceStore::Open(options);
+    if (!store.ok()) {
+      state.SkipWithError(std::string(store.status().message()).c_str());
+      return nullptr;
+    }
+    s.store = *std::move(store);
+  }
+  return s.store.get();
+}
+
+void ReleaseStore() {
+  Shared& s = shared();
+  absl::MutexLock lock(&s.mu);
+  if (--s.users == 0) {
+    if (s.store != nullptr) s.store->Close().IgnoreError();
+    s.store.reset();
+    std::filesystem::remove_all(s.dir);
+  }
+}
+
+void BM_StoreAddTaskOutput(benchmark::State& state) {
+  PersistenceStore* store = AcquireStore(state);
+  if (store == nullptr) return;
+  const std::string payload = Payload();
+  const std::string prefix = absl::StrCat("w", shared().next_writer.fetch_add(1), "-");
+  TaskOutputRow templ;
+  templ.expected_output = std::string(1, 'e');
+  templ.output_json = payload;
+  templ.inputs_json = std::string("{}");
+  int64_t n = 0;
+  for (auto _ : state) {
+    TaskOutputRow row = templ;
+    row.task_id = absl::StrCat(prefix, "t", n);
+    row.task_index = n % 10;
+    absl::StatusOr<TaskOutputRow> stored =
+        store->AddTaskOutput("/bench/durable", absl::StrCat(prefix, "k", n / 10), std::move(row));
+    if (!stored.ok()) {
+      state.SkipWithError(std::string(stored.status().message()).c_str());
+      break;
+    }
+    ++n;
+  }
+  state.SetItemsProcessed(n);
+  ReleaseStore();
+}
+
+void BM_SqliteFullOneRowPerTxn(benchmark::State& state) {
+  static absl::Mutex mu(absl::kConstInit);
+  static int users = 0;
+  static std::string path;
+  {
+    absl::MutexLock lock(&mu);
+    if (users++ == 0) {
+      path = absl::StrCat(FreshDir("sqlite"), "/full.db");
+      SQLite::Database db(path, SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE);
+      db.exec("PRAGMA journal_mode=WAL");
+      db.exec("CREATE TABLE rows(writer INTEGER, n INTEGER, payload TEXT)");
+    }
+  }
+  const std::string payload = Payload();
+  int64_t n = 0;
+  {
+    SQLite::Database db(path, SQLite::OPEN_READWRITE, /*busyTimeoutMs=*/60000);
+    db.exec("PRAGMA synchronous=FULL");
+    SQLite::Statement insert(db, "INSERT INTO rows(writer, n, payload) VALUES (?, ?, ?)");
+    for (auto _ : state) {
+      SQLite::Transaction txn(db, SQLite::TransactionBehavior::IMMEDIATE);
+      insert.bind(1, state.thread_index());
+      insert.bind(2, static_cast<int64_t>(n));
+      insert.bind(3, payload);
+      insert.exec();
+      insert.reset();
+      txn.commit();
+      ++n;
+    }
+  }
+  state.SetItemsProcessed(n);
+  absl::MutexLock lock(&mu);
+  if (--users == 0) std::filesystem::remove_all(std::filesystem::path(path).parent_path());
+}
+
+void ThreadCounts(benchmark::internal::Benchmark* b) {
+  for (int threads : kThreadCounts) b->Threads(threads);
+  b->UseRealTime();
+}
+
+BENCHMARK(BM_StoreAddTaskOutput)->Apply(ThreadCounts);
+BENCHMARK(BM_SqliteFullOneRowPerTxn)->Apply(ThreadCounts);
+
+}  // namespace
+}  // namespace fast_crewai::persistence
+
+BENCHMARK_MAIN();
