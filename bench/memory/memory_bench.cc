@@ -141,31 +141,36 @@ void BM_ReadBandwidth(benchmark::State& state) {
   state.SetBytesProcessed(state.iterations() * static_cast<int64_t>(floats * sizeof(float)));
 }
 
-// Durable saves through the whole store (SQLite, group commit), 100 records per call.
+// Durable saves through the whole store (SQLite, group commit): (dim, records per call,
+// sync: 1 = kFull, 0 = kNormal). Real time includes the WAL fsync of kFull.
 void BM_SaveBatch(benchmark::State& state) {
   const int dim = static_cast<int>(state.range(0));
+  const int batch_size = static_cast<int>(state.range(1));
   char templ[] = "/tmp/fast_crewai_bench.XXXXXX";
   const std::string dir = ::mkdtemp(templ);
   MemoryStoreOptions options;
   options.data_dir = dir;
+  options.sync = state.range(2) != 0 ? persistence::SqliteSync::kFull
+                                     : persistence::SqliteSync::kNormal;
   std::unique_ptr<MemoryStore> store = *MemoryStore::Open(options);
   std::mt19937 rng(1);
   int next = 0;
   for (auto _ : state) {
     state.PauseTiming();
     std::vector<Record> batch;
-    for (int i = 0; i < 100; ++i) {
+    for (int i = 0; i < batch_size; ++i) {
       Record r;
       r.id = absl::StrCat("r", next++);
       r.content = "benchmark record";
       r.scope = "/crew/a";
+      r.metadata_json = R"({"n": 1})";
       r.embedding = RandomVector(rng, dim);
       batch.push_back(std::move(r));
     }
     state.ResumeTiming();
     benchmark::DoNotOptimize(store->Save("bench", std::move(batch)));
   }
-  state.SetItemsProcessed(state.iterations() * 100);
+  state.SetItemsProcessed(state.iterations() * batch_size);
   (void)store->Close();
   store.reset();
   std::filesystem::remove_all(dir);
@@ -232,7 +237,17 @@ BENCHMARK(BM_ApproximateScan)
     ->Args({100000, 1536, 2})
     ->Unit(benchmark::kMillisecond)
     ->UseRealTime();
-BENCHMARK(BM_SaveBatch)->Arg(1536)->Unit(benchmark::kMillisecond)->UseRealTime();
+// (dim, records per call, sync full)
+BENCHMARK(BM_SaveBatch)
+    ->Args({1536, 1, 1})
+    ->Args({1536, 1, 0})
+    ->Args({1536, 10, 1})
+    ->Args({1536, 10, 0})
+    ->Args({1536, 500, 1})
+    ->Args({1536, 500, 0})
+    ->Args({3072, 500, 1})
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
 BENCHMARK(BM_OpenRebuild)
     ->Args({100000, 1536})
     ->Iterations(2)

@@ -2,8 +2,10 @@
 
 #include <bit>
 #include <cstring>
+#include <filesystem>
 #include <memory>
 #include <string>
+#include <system_error>
 #include <utility>
 #include <vector>
 
@@ -62,6 +64,18 @@ std::string ColumnText(const SQLite::Column& column) {
 absl::StatusOr<std::unique_ptr<MemoryDb>> MemoryDb::Open(const std::string& path,
                                                          persistence::SqliteSync sync,
                                                          int busy_timeout_ms) {
+  // A new file gets kMemoryDbPageSize-byte pages. The page size of a WAL database is fixed by
+  // its first write, so it is set here, before the file is switched to WAL; an existing file
+  // keeps the size it was created with.
+  std::error_code ec;
+  if (!std::filesystem::exists(path, ec) || std::filesystem::file_size(path, ec) == 0) {
+    absl::Status created = RunSqlite(absl::StrCat(path, ": create"), [&] {
+      SQLite::Database db(path, SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE);
+      db.exec(absl::StrCat("PRAGMA page_size=", kMemoryDbPageSize));
+      db.exec("PRAGMA journal_mode=WAL");
+    });
+    if (!created.ok()) return created;
+  }
   persistence::SqliteOptions options;
   options.sync = sync;
   options.busy_timeout_ms = busy_timeout_ms;
@@ -89,23 +103,7 @@ MemoryDb::~MemoryDb() {
 }
 
 absl::Status MemoryDb::Migrate() {
-  absl::StatusOr<int> version = persistence::GetUserVersion(*db_);
-  if (!version.ok()) return version.status();
-  if (*version > kMemoryDbSchemaVersion) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("memory.db: schema version ", *version, " is newer than this server (",
-                     kMemoryDbSchemaVersion, "); upgrade fast-crewai-server"));
-  }
-  for (int v = *version; v < kMemoryDbSchemaVersion; ++v) {
-    absl::Status s = RunSqlite(absl::StrCat("memory.db: migrate to schema ", v + 1), [&] {
-      SQLite::Transaction txn(*db_, SQLite::TransactionBehavior::IMMEDIATE);
-      db_->exec(kMigrations[v]);
-      db_->exec(absl::StrCat("PRAGMA user_version=", v + 1));
-      txn.commit();
-    });
-    if (!s.ok()) return s;
-  }
-  return absl::OkStatus();
+  return persistence::RunMigrations(*db_, "memory.db", kMigrations);
 }
 
 absl::Status MemoryDb::Prepare() {

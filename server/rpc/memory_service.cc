@@ -1,10 +1,15 @@
 #include "server/rpc/memory_service.h"
 
+#include <bit>
+#include <cstring>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/string_view.h"
 #include "server/rpc/dispatch.h"
 #include "server/rpc/status_conversion.h"
 #include "server/util/status_macros.h"
@@ -16,8 +21,35 @@ namespace mem = ::fast_crewai::memory;
 
 // ---- proto <-> core conversions (the only ones in the server) ----
 
-mem::Record FromProto(const v1::MemoryRecord& in) {
+static_assert(std::endian::native == std::endian::little,
+              "embedding_f32 fields are little-endian float32, copied as they are");
+
+// An embedding sent either as `repeated float <name>` or as `bytes <name>_f32` (packed
+// little-endian float32). `path` names the repeated field ("records[3].embedding").
+absl::StatusOr<std::vector<float>> EmbeddingFromProto(
+    const google::protobuf::RepeatedField<float>& values, const std::string& packed,
+    absl::string_view path) {
+  if (packed.empty()) return std::vector<float>(values.begin(), values.end());
+  if (!values.empty()) {
+    return absl::InvalidArgumentError(absl::StrCat(path, "_f32: set together with ", path,
+                                                   "; send the embedding in one of them"));
+  }
+  if (packed.size() % sizeof(float) != 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(path, "_f32: ", packed.size(),
+                     " bytes, not a multiple of 4 (little-endian float32 values)"));
+  }
+  std::vector<float> out(packed.size() / sizeof(float));
+  std::memcpy(out.data(), packed.data(), packed.size());
+  return out;
+}
+
+// `path` names the record in error messages ("records[3]", "record").
+absl::StatusOr<mem::Record> FromProto(const v1::MemoryRecord& in, absl::string_view path) {
   mem::Record out;
+  ASSIGN_OR_RETURN(out.embedding,
+                   EmbeddingFromProto(in.embedding(), in.embedding_f32(),
+                                      absl::StrCat(path, ".embedding")));
   out.id = in.id();
   out.content = in.content();
   out.scope = in.scope();
@@ -30,11 +62,11 @@ mem::Record FromProto(const v1::MemoryRecord& in) {
   out.last_accessed_micros = in.last_accessed_micros();
   if (in.has_source()) out.source = in.source();
   out.is_private = in.private_();
-  out.embedding.assign(in.embedding().begin(), in.embedding().end());
   return out;
 }
 
-void ToProto(mem::Record&& in, v1::MemoryRecord* out) {
+// `packed`: the embedding goes into embedding_f32 (the request asked for packed_embeddings).
+void ToProto(mem::Record&& in, bool packed, v1::MemoryRecord* out) {
   out->set_id(std::move(in.id));
   out->set_content(std::move(in.content));
   out->set_scope(std::move(in.scope));
@@ -47,7 +79,12 @@ void ToProto(mem::Record&& in, v1::MemoryRecord* out) {
   out->set_last_accessed_micros(in.last_accessed_micros);
   if (in.source.has_value()) out->set_source(std::move(*in.source));
   out->set_private_(in.is_private);
-  out->mutable_embedding()->Assign(in.embedding.begin(), in.embedding.end());
+  if (packed) {
+    out->set_embedding_f32(reinterpret_cast<const char*>(in.embedding.data()),
+                           in.embedding.size() * sizeof(float));
+  } else {
+    out->mutable_embedding()->Assign(in.embedding.begin(), in.embedding.end());
+  }
 }
 
 mem::RecordFilter FromProto(const v1::RecordFilter& in) {
@@ -82,7 +119,11 @@ grpc::ServerUnaryReactor* MemoryServiceImpl::SaveRecords(grpc::CallbackServerCon
   return DispatchOnExecutor(context, executor_, [this, request, response]() -> absl::Status {
     std::vector<mem::Record> records;
     records.reserve(request->records_size());
-    for (const v1::MemoryRecord& r : request->records()) records.push_back(FromProto(r));
+    for (int i = 0; i < request->records_size(); ++i) {
+      ASSIGN_OR_RETURN(mem::Record record,
+                       FromProto(request->records(i), absl::StrCat("records[", i, "]")));
+      records.push_back(std::move(record));
+    }
     ASSIGN_OR_RETURN(mem::SaveResult result, store_->Save(request->namespace_(), std::move(records)));
     response->set_vector_dim(result.vector_dim);
     return absl::OkStatus();
@@ -94,8 +135,9 @@ grpc::ServerUnaryReactor* MemoryServiceImpl::Search(grpc::CallbackServerContext*
                                                     v1::SearchResponse* response) {
   return DispatchOnExecutor(context, executor_, [this, request, response]() -> absl::Status {
     mem::SearchRequest query;
-    query.query_embedding.assign(request->query_embedding().begin(),
-                                 request->query_embedding().end());
+    ASSIGN_OR_RETURN(query.query_embedding,
+                     EmbeddingFromProto(request->query_embedding(),
+                                        request->query_embedding_f32(), "query_embedding"));
     query.query_text = request->query_text();
     query.mode = FromProto(request->mode());
     query.filter = FromProto(request->filter());
@@ -108,7 +150,7 @@ grpc::ServerUnaryReactor* MemoryServiceImpl::Search(grpc::CallbackServerContext*
     for (mem::ScoredRecord& scored : result.results) {
       v1::ScoredRecord* out = response->add_results();
       out->set_score(scored.score);
-      ToProto(std::move(scored.record), out->mutable_record());
+      ToProto(std::move(scored.record), request->packed_embeddings(), out->mutable_record());
     }
     return absl::OkStatus();
   });
@@ -132,7 +174,8 @@ grpc::ServerUnaryReactor* MemoryServiceImpl::UpdateRecord(grpc::CallbackServerCo
                                                           const v1::UpdateRecordRequest* request,
                                                           v1::UpdateRecordResponse* /*response*/) {
   return DispatchOnExecutor(context, executor_, [this, request]() -> absl::Status {
-    return store_->Update(request->namespace_(), FromProto(request->record()));
+    ASSIGN_OR_RETURN(mem::Record record, FromProto(request->record(), "record"));
+    return store_->Update(request->namespace_(), std::move(record));
   });
 }
 
@@ -143,7 +186,9 @@ grpc::ServerUnaryReactor* MemoryServiceImpl::GetRecord(grpc::CallbackServerConte
     ASSIGN_OR_RETURN(std::optional<mem::Record> record,
                      store_->GetRecord(request->namespace_(), request->id()));
     response->set_found(record.has_value());
-    if (record.has_value()) ToProto(std::move(*record), response->mutable_record());
+    if (record.has_value()) {
+      ToProto(std::move(*record), request->packed_embeddings(), response->mutable_record());
+    }
     return absl::OkStatus();
   });
 }
@@ -159,7 +204,9 @@ grpc::ServerUnaryReactor* MemoryServiceImpl::ListRecords(grpc::CallbackServerCon
     list.omit_embeddings = request->omit_embeddings();
     ASSIGN_OR_RETURN(mem::ListRecordsResult result,
                      store_->ListRecords(request->namespace_(), list));
-    for (mem::Record& record : result.records) ToProto(std::move(record), response->add_records());
+    for (mem::Record& record : result.records) {
+      ToProto(std::move(record), request->packed_embeddings(), response->add_records());
+    }
     response->mutable_page_info()->set_has_more(result.has_more);
     response->mutable_page_info()->set_next_offset(result.next_offset);
     return absl::OkStatus();
@@ -248,6 +295,7 @@ grpc::ServerUnaryReactor* MemoryServiceImpl::DescribeNamespace(
     response->set_exists(info.exists);
     response->set_vector_dim(info.vector_dim);
     response->set_record_count(info.record_count);
+    response->set_packed_embeddings(true);
     return absl::OkStatus();
   });
 }

@@ -147,6 +147,41 @@ TEST(DurabilityTest, ZeroFilledRecordsSurviveReopen) {
   EXPECT_EQ(store->Search(kNs, request)->results.front().record.id, "early");
 }
 
+// New files get kMemoryDbPageSize pages, so a 3072-d record needs no overflow page; a file
+// created with 4 KiB pages keeps them and its records.
+TEST(DurabilityTest, NewFilesUseLargePagesAndOldFilesKeepTheirs) {
+  TempDir dir;
+  const std::vector<float> big(3072, 0.25f);
+  {
+    std::unique_ptr<MemoryStore> store = OpenStore(TestOptions(dir.path()));
+    ASSERT_OK(store->Save(kNs, {MakeRecord("big", "x", "/", big)}));
+    ASSERT_OK(store->Close());
+  }
+  {
+    SQLite::Database db(dir.path() + "/memory.db", SQLite::OPEN_READONLY);
+    EXPECT_EQ(db.execAndGet("PRAGMA page_size").getInt(), kMemoryDbPageSize);
+    EXPECT_EQ(db.execAndGet("PRAGMA journal_mode").getString(), "wal");
+    // The table holds the one record in its root page: no overflow chain.
+    EXPECT_EQ(db.execAndGet("SELECT count(*) FROM dbstat WHERE name = 'records'").getInt(), 1);
+  }
+  EXPECT_EQ((*OpenStore(TestOptions(dir.path()))->GetRecord(kNs, "big"))->embedding, big);
+
+  TempDir old_dir;
+  {
+    SQLite::Database db(old_dir.path() + "/memory.db",
+                        SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE);
+    db.exec("PRAGMA page_size=4096; PRAGMA journal_mode=WAL");
+  }
+  {
+    std::unique_ptr<MemoryStore> store = OpenStore(TestOptions(old_dir.path()));
+    ASSERT_OK(store->Save(kNs, {MakeRecord("big", "x", "/", big)}));
+  }
+  std::unique_ptr<MemoryStore> store = OpenStore(TestOptions(old_dir.path()));
+  EXPECT_EQ((*store->GetRecord(kNs, "big"))->embedding, big);
+  SQLite::Database db(old_dir.path() + "/memory.db", SQLite::OPEN_READONLY);
+  EXPECT_EQ(db.execAndGet("PRAGMA page_size").getInt(), 4096);
+}
+
 // A child process writes with four threads and reports each acknowledged id on a pipe; the
 // parent SIGKILLs it mid-stream, reopens the store and finds every acknowledged id.
 TEST(DurabilityTest, AcknowledgedWritesSurviveSigkill) {

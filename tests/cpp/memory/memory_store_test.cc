@@ -655,6 +655,12 @@ TEST_F(MemoryStoreTest, InvalidRecordsAreRejectedAndNothingChanges) {
        "records[1].embedding[1]: not a finite number"},
       {[inf](Record& r) { r.embedding = {-inf, 1}; },
        "records[1].embedding[0]: not a finite number"},
+      // Past the vectorised pass's first blocks, and a NaN with the sign bit set.
+      {[nan](Record& r) {
+         r.embedding.assign(1000, std::numeric_limits<float>::max());
+         r.embedding[997] = -nan;
+       },
+       "records[1].embedding[997]: not a finite number"},
       {[](Record& r) { r.embedding.assign(kMaxDimension + 1, 0.0f); }, "records[1].embedding:"},
       {[](Record& r) { r.metadata_json = "[1]"; }, "records[1].metadata_json: not a JSON object"},
       {[](Record& r) { r.metadata_json = "{bad"; }, "records[1].metadata_json: invalid JSON"},

@@ -174,6 +174,7 @@ class DaemonStorage:
                 s.mark_down_locked()
                 return
             s.vector_dim = int(info.vector_dim)
+            s.packed_embeddings = bool(info.packed_embeddings)
             s.recover_locked(force=True, timeout=self._timeout)
 
     def _check_explicit_dim(self, dim: int) -> None:
@@ -231,7 +232,8 @@ class DaemonStorage:
         dim = _batch_dim([r.embedding for r in records])
         self._check_explicit_dim(dim)
         request = memory_pb2.SaveRecordsRequest(
-            namespace=self._namespace, records=conversions.records_to_proto(records)
+            namespace=self._namespace,
+            records=conversions.records_to_proto(records, self._session.packed_embeddings),
         )
         response, _ = self._write(
             "SaveRecords", request, lambda local: local.save(list(records)), dim
@@ -252,14 +254,16 @@ class DaemonStorage:
         as (record with embedding, 1 / (1 + squared L2)). `limit` above 10 000 is clamped."""
         dim = len(query_embedding)
         self._check_explicit_dim(dim)
+        packed = self._session.packed_embeddings
         request = memory_pb2.SearchRequest(
             namespace=self._namespace,
-            query_embedding=list(query_embedding),
             mode=memory_pb2.SEARCH_MODE_VECTOR,
             filter=conversions.record_filter(scope_prefix, categories, metadata_filter),
             limit=min(int(limit), MAX_SEARCH_LIMIT),
             min_score=float(min_score),
+            packed_embeddings=True,  # a server without the field answers `embedding`: read too
         )
+        conversions.set_query_embedding(request, query_embedding, packed)
 
         def local(store: Any) -> list[tuple[MemoryRecord, float]]:
             try:
@@ -322,7 +326,8 @@ class DaemonStorage:
         dim = len(record.embedding or ())
         self._check_explicit_dim(dim)
         request = memory_pb2.UpdateRecordRequest(
-            namespace=self._namespace, record=conversions.record_to_proto(record)
+            namespace=self._namespace,
+            record=conversions.record_to_proto(record, self._session.packed_embeddings),
         )
         response, _ = self._write(
             "UpdateRecord", request, lambda local: local.update(record), dim
@@ -332,7 +337,9 @@ class DaemonStorage:
 
     def get_record(self, record_id: str) -> MemoryRecord | None:
         """The record with this id (with its embedding), or None."""
-        request = memory_pb2.GetRecordRequest(namespace=self._namespace, id=str(record_id))
+        request = memory_pb2.GetRecordRequest(
+            namespace=self._namespace, id=str(record_id), packed_embeddings=True
+        )
         return self._read(
             "GetRecord",
             request,
@@ -365,6 +372,7 @@ class DaemonStorage:
                 page=common_pb2.PageRequest(
                     limit=min(limit - len(out), MAX_PAGE_LIMIT), offset=offset + len(out)
                 ),
+                packed_embeddings=True,
             )
             batch, more = self._read("ListRecords", request, from_daemon, from_local)
             if more is None:

@@ -66,6 +66,8 @@ class NamespaceSession:
         self.needs_recovery = False
         self.next_probe = 0.0
         self.vector_dim = 0
+        # The daemon reads packed embeddings (DescribeNamespaceResponse.packed_embeddings).
+        self.packed_embeddings = False
         self.journal = Journal(ns.journal_dir_for_path(path))
         self.local: Any = None  # LanceDBStorage, created on first use during an outage
 
@@ -110,11 +112,12 @@ class NamespaceSession:
             sent = replay_orphans(self.journal.directory, send)
             sent += self.journal.replay(send)
             if self.degraded and sent == 0:
-                remote.call(
+                info = remote.call(
                     "DescribeNamespace",
                     memory_pb2.DescribeNamespaceRequest(namespace=self.namespace),
                     timeout=timeout,
                 )
+                self.packed_embeddings = bool(info.packed_embeddings)
         except errors.DaemonUnavailable:
             self.mark_down_locked()
             return False

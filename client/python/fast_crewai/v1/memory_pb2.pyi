@@ -58,22 +58,26 @@ class DescribeNamespaceRequest(_message.Message):
     def __init__(self, namespace: _Optional[str] = ...) -> None: ...
 
 class DescribeNamespaceResponse(_message.Message):
-    __slots__ = ["exists", "record_count", "vector_dim"]
+    __slots__ = ["exists", "packed_embeddings", "record_count", "vector_dim"]
     EXISTS_FIELD_NUMBER: _ClassVar[int]
+    PACKED_EMBEDDINGS_FIELD_NUMBER: _ClassVar[int]
     RECORD_COUNT_FIELD_NUMBER: _ClassVar[int]
     VECTOR_DIM_FIELD_NUMBER: _ClassVar[int]
     exists: bool
+    packed_embeddings: bool
     record_count: int
     vector_dim: int
-    def __init__(self, exists: bool = ..., vector_dim: _Optional[int] = ..., record_count: _Optional[int] = ...) -> None: ...
+    def __init__(self, exists: bool = ..., vector_dim: _Optional[int] = ..., record_count: _Optional[int] = ..., packed_embeddings: bool = ...) -> None: ...
 
 class GetRecordRequest(_message.Message):
-    __slots__ = ["id", "namespace"]
+    __slots__ = ["id", "namespace", "packed_embeddings"]
     ID_FIELD_NUMBER: _ClassVar[int]
     NAMESPACE_FIELD_NUMBER: _ClassVar[int]
+    PACKED_EMBEDDINGS_FIELD_NUMBER: _ClassVar[int]
     id: str
     namespace: str
-    def __init__(self, namespace: _Optional[str] = ..., id: _Optional[str] = ...) -> None: ...
+    packed_embeddings: bool
+    def __init__(self, namespace: _Optional[str] = ..., id: _Optional[str] = ..., packed_embeddings: bool = ...) -> None: ...
 
 class GetRecordResponse(_message.Message):
     __slots__ = ["found", "record"]
@@ -122,16 +126,18 @@ class ListCategoriesResponse(_message.Message):
     def __init__(self, categories: _Optional[_Iterable[_Union[CategoryCount, _Mapping]]] = ...) -> None: ...
 
 class ListRecordsRequest(_message.Message):
-    __slots__ = ["namespace", "omit_embeddings", "page", "scope_prefix"]
+    __slots__ = ["namespace", "omit_embeddings", "packed_embeddings", "page", "scope_prefix"]
     NAMESPACE_FIELD_NUMBER: _ClassVar[int]
     OMIT_EMBEDDINGS_FIELD_NUMBER: _ClassVar[int]
+    PACKED_EMBEDDINGS_FIELD_NUMBER: _ClassVar[int]
     PAGE_FIELD_NUMBER: _ClassVar[int]
     SCOPE_PREFIX_FIELD_NUMBER: _ClassVar[int]
     namespace: str
     omit_embeddings: bool
+    packed_embeddings: bool
     page: _common_pb2.PageRequest
     scope_prefix: str
-    def __init__(self, namespace: _Optional[str] = ..., scope_prefix: _Optional[str] = ..., page: _Optional[_Union[_common_pb2.PageRequest, _Mapping]] = ..., omit_embeddings: bool = ...) -> None: ...
+    def __init__(self, namespace: _Optional[str] = ..., scope_prefix: _Optional[str] = ..., page: _Optional[_Union[_common_pb2.PageRequest, _Mapping]] = ..., omit_embeddings: bool = ..., packed_embeddings: bool = ...) -> None: ...
 
 class ListRecordsResponse(_message.Message):
     __slots__ = ["page_info", "records"]
@@ -156,11 +162,12 @@ class ListScopesResponse(_message.Message):
     def __init__(self, scopes: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class MemoryRecord(_message.Message):
-    __slots__ = ["categories", "content", "created_at", "created_at_micros", "embedding", "id", "importance", "last_accessed", "last_accessed_micros", "metadata_json", "private", "scope", "source"]
+    __slots__ = ["categories", "content", "created_at", "created_at_micros", "embedding", "embedding_f32", "id", "importance", "last_accessed", "last_accessed_micros", "metadata_json", "private", "scope", "source"]
     CATEGORIES_FIELD_NUMBER: _ClassVar[int]
     CONTENT_FIELD_NUMBER: _ClassVar[int]
     CREATED_AT_FIELD_NUMBER: _ClassVar[int]
     CREATED_AT_MICROS_FIELD_NUMBER: _ClassVar[int]
+    EMBEDDING_F32_FIELD_NUMBER: _ClassVar[int]
     EMBEDDING_FIELD_NUMBER: _ClassVar[int]
     ID_FIELD_NUMBER: _ClassVar[int]
     IMPORTANCE_FIELD_NUMBER: _ClassVar[int]
@@ -175,6 +182,7 @@ class MemoryRecord(_message.Message):
     created_at: str
     created_at_micros: int
     embedding: _containers.RepeatedScalarFieldContainer[float]
+    embedding_f32: bytes
     id: str
     importance: float
     last_accessed: str
@@ -183,7 +191,7 @@ class MemoryRecord(_message.Message):
     private: bool
     scope: str
     source: str
-    def __init__(self, id: _Optional[str] = ..., content: _Optional[str] = ..., scope: _Optional[str] = ..., categories: _Optional[_Iterable[str]] = ..., metadata_json: _Optional[str] = ..., importance: _Optional[float] = ..., created_at: _Optional[str] = ..., created_at_micros: _Optional[int] = ..., last_accessed: _Optional[str] = ..., last_accessed_micros: _Optional[int] = ..., source: _Optional[str] = ..., private: bool = ..., embedding: _Optional[_Iterable[float]] = ...) -> None: ...
+    def __init__(self, id: _Optional[str] = ..., content: _Optional[str] = ..., scope: _Optional[str] = ..., categories: _Optional[_Iterable[str]] = ..., metadata_json: _Optional[str] = ..., importance: _Optional[float] = ..., created_at: _Optional[str] = ..., created_at_micros: _Optional[int] = ..., last_accessed: _Optional[str] = ..., last_accessed_micros: _Optional[int] = ..., source: _Optional[str] = ..., private: bool = ..., embedding: _Optional[_Iterable[float]] = ..., embedding_f32: _Optional[bytes] = ...) -> None: ...
 
 class RecordFilter(_message.Message):
     __slots__ = ["categories", "metadata_filter_json", "scope_prefix"]
@@ -232,13 +240,15 @@ class ScoredRecord(_message.Message):
     def __init__(self, record: _Optional[_Union[MemoryRecord, _Mapping]] = ..., score: _Optional[float] = ...) -> None: ...
 
 class SearchRequest(_message.Message):
-    __slots__ = ["filter", "limit", "min_score", "mode", "namespace", "omit_embeddings", "query_embedding", "query_text"]
+    __slots__ = ["filter", "limit", "min_score", "mode", "namespace", "omit_embeddings", "packed_embeddings", "query_embedding", "query_embedding_f32", "query_text"]
     FILTER_FIELD_NUMBER: _ClassVar[int]
     LIMIT_FIELD_NUMBER: _ClassVar[int]
     MIN_SCORE_FIELD_NUMBER: _ClassVar[int]
     MODE_FIELD_NUMBER: _ClassVar[int]
     NAMESPACE_FIELD_NUMBER: _ClassVar[int]
     OMIT_EMBEDDINGS_FIELD_NUMBER: _ClassVar[int]
+    PACKED_EMBEDDINGS_FIELD_NUMBER: _ClassVar[int]
+    QUERY_EMBEDDING_F32_FIELD_NUMBER: _ClassVar[int]
     QUERY_EMBEDDING_FIELD_NUMBER: _ClassVar[int]
     QUERY_TEXT_FIELD_NUMBER: _ClassVar[int]
     filter: RecordFilter
@@ -247,9 +257,11 @@ class SearchRequest(_message.Message):
     mode: SearchMode
     namespace: str
     omit_embeddings: bool
+    packed_embeddings: bool
     query_embedding: _containers.RepeatedScalarFieldContainer[float]
+    query_embedding_f32: bytes
     query_text: str
-    def __init__(self, namespace: _Optional[str] = ..., query_embedding: _Optional[_Iterable[float]] = ..., query_text: _Optional[str] = ..., mode: _Optional[_Union[SearchMode, str]] = ..., filter: _Optional[_Union[RecordFilter, _Mapping]] = ..., limit: _Optional[int] = ..., min_score: _Optional[float] = ..., omit_embeddings: bool = ...) -> None: ...
+    def __init__(self, namespace: _Optional[str] = ..., query_embedding: _Optional[_Iterable[float]] = ..., query_text: _Optional[str] = ..., mode: _Optional[_Union[SearchMode, str]] = ..., filter: _Optional[_Union[RecordFilter, _Mapping]] = ..., limit: _Optional[int] = ..., min_score: _Optional[float] = ..., omit_embeddings: bool = ..., query_embedding_f32: _Optional[bytes] = ..., packed_embeddings: bool = ...) -> None: ...
 
 class SearchResponse(_message.Message):
     __slots__ = ["approximate", "results"]
