@@ -1,0 +1,135 @@
+// Acknowledged scheduler calls survive SIGKILL: a forked child creates runs and completes
+// nodes from four threads (group commit, synchronous=FULL) and reports each acknowledged
+// CreateRun / CompleteNode on a pipe; the parent SIGKILLs it mid-stream, checks the file with
+// PRAGMA integrity_check, reopens it and finds every acknowledged run and output.
+#include <signal.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "SQLiteCpp/Database.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "server/scheduler/scheduler.h"
+#include "tests/cpp/scheduler/scheduler_test_util.h"
+#include "tests/cpp/testing/status_matchers.h"
+#include "tests/cpp/testing/temp_dir.h"
+
+namespace fast_crewai::scheduler {
+namespace {
+
+using ::fast_crewai::testing::TempDir;
+using testing::LeaseNow;
+using testing::Node;
+using testing::Spec;
+using testing::TestOptions;
+
+constexpr int kThreads = 4;
+constexpr size_t kKillAfter = 200;
+
+TEST(SchedulerDurabilityTest, AcknowledgedCallsSurviveSigkill) {
+  TempDir dir;
+  int fds[2];
+  ASSERT_EQ(::pipe(fds), 0);
+  const pid_t pid = ::fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    ::close(fds[0]);
+    SchedulerOptions options = TestOptions(dir.path(), RealClock::Get());
+    options.sync = persistence::SqliteSync::kFull;
+    absl::StatusOr<std::unique_ptr<Scheduler>> scheduler = Scheduler::Open(options);
+    if (!scheduler.ok()) ::_exit(3);
+    std::vector<std::thread> threads;
+    for (int t = 0; t < kThreads; ++t) {
+      threads.emplace_back([&, t] {
+        const std::string queue = absl::StrCat("q", t);  // one queue per thread: no stealing
+        for (int i = 0;; ++i) {
+          absl::StatusOr<RunInfo> run =
+              (*scheduler)->CreateRun(Spec({Node("first"), Node("second", {"first"})}, queue));
+          if (!run.ok()) ::_exit(4);
+          std::string line = absl::StrCat("run ", run->run_id, "\n");
+          if (::write(fds[1], line.data(), line.size()) != static_cast<ssize_t>(line.size())) {
+            ::_exit(5);
+          }
+          absl::StatusOr<std::vector<LeaseGrant>> leases = LeaseNow(**scheduler, 1, queue);
+          if (!leases.ok() || leases->size() != 1) ::_exit(6);
+          const std::string output = absl::StrCat("out-", t, "-", i);
+          if (!(*scheduler)->CompleteNode((*leases)[0].lease_id, output).ok()) ::_exit(7);
+          // The oldest ready node of the queue: this run's first, or an earlier run's second.
+          const LeaseGrant& lease = (*leases)[0];
+          line = absl::StrCat("done ", lease.run_id, " ", lease.node_id, " ", output, "\n");
+          if (::write(fds[1], line.data(), line.size()) != static_cast<ssize_t>(line.size())) {
+            ::_exit(5);
+          }
+        }
+      });
+    }
+    for (auto& thread : threads) thread.join();
+    ::_exit(0);
+  }
+  ::close(fds[1]);
+  std::string acks;
+  char buf[4096];
+  bool killed = false;
+  while (true) {
+    const ssize_t n = ::read(fds[0], buf, sizeof(buf));
+    if (n <= 0) break;
+    acks.append(buf, static_cast<size_t>(n));
+    if (!killed && static_cast<size_t>(std::count(acks.begin(), acks.end(), '\n')) >= kKillAfter) {
+      ASSERT_EQ(::kill(pid, SIGKILL), 0);
+      killed = true;
+    }
+  }
+  ::close(fds[0]);
+  int wstatus = 0;
+  ASSERT_EQ(::waitpid(pid, &wstatus, 0), pid);
+  ASSERT_TRUE(WIFSIGNALED(wstatus)) << "child exited with " << WEXITSTATUS(wstatus);
+  EXPECT_EQ(WTERMSIG(wstatus), SIGKILL);
+
+  const std::string path = dir.path() + "/scheduler.db";
+  {
+    SQLite::Database raw(path, SQLite::OPEN_READWRITE);  // replays the WAL
+    EXPECT_EQ(raw.execAndGet("PRAGMA integrity_check").getString(), "ok");
+  }
+  absl::StatusOr<std::unique_ptr<Scheduler>> reopened =
+      Scheduler::Open(TestOptions(dir.path(), RealClock::Get()));
+  ASSERT_TRUE(reopened.ok()) << reopened.status();
+  Scheduler& s = **reopened;
+  size_t runs = 0, outputs = 0;
+  for (absl::string_view line : absl::StrSplit(acks, '\n', absl::SkipEmpty())) {
+    std::vector<std::string> parts = absl::StrSplit(line, ' ');
+    if (parts[0] == "run") {
+      ++runs;
+      EXPECT_OK(s.GetRun(parts[1])) << "acknowledged run lost";
+    } else if (parts.size() == 4 && parts[0] == "done") {
+      ++outputs;
+      ListNodesOptions options;
+      options.include_output = true;
+      absl::StatusOr<NodePage> page = s.ListNodes(parts[1], options);
+      ASSERT_TRUE(page.ok()) << page.status();
+      ASSERT_EQ(page->nodes.size(), 2u);
+      const int index = parts[2] == "first" ? 0 : 1;
+      const NodeInfo& node = page->nodes[index];
+      EXPECT_EQ(node.state, NodeState::kSucceeded) << line;
+      ASSERT_NE(node.output, nullptr) << line;
+      EXPECT_EQ(*node.output, parts[3]);
+      if (index == 0) {
+        EXPECT_NE(page->nodes[1].state, NodeState::kBlocked) << "its dependent was unblocked";
+      }
+    }
+  }
+  EXPECT_GE(runs + outputs, kKillAfter);
+  EXPECT_GT(outputs, 0u);
+  EXPECT_OK(s.Close());
+}
+
+}  // namespace
+}  // namespace fast_crewai::scheduler
