@@ -1,14 +1,16 @@
 # fast-crewai: the two commands a user needs are `make serve` and `make test`.
 #
 #   make serve     install what is missing, build (Release), run the daemon in the foreground
-#   make test      install what is missing, build, run the C++ and Python suites
+#   make test      install what is missing, build, run the C++ and Python suites and test-legacy
+#   make test-legacy   the legacy-CrewAI matrix: tests/python/legacy in .venv-crewai-<version>
+#                  for each version deploy/install-deps.sh --legacy installs (1.9.3, 0.203.2)
 #   make bench     run the benchmarks against their peers (prints ratios)
 #   make build     install + build only
 #   make protos    regenerate the committed Python stubs
 #   make check-protos   fail when the committed stubs differ from the .proto files
 #
 # Variables: BUILD_DIR (default build), JOBS (default 2), SERVE_ARGS (extra daemon flags),
-# PYTEST_ARGS (extra pytest arguments).
+# PYTEST_ARGS (extra pytest arguments), BENCH (bench suites to run, default all).
 
 BUILD_DIR ?= build
 JOBS ?= 2
@@ -18,7 +20,7 @@ SERVER := $(BUILD_DIR)/server/fast-crewai-server
 SERVE_ARGS ?=
 PYTEST_ARGS ?=
 
-.PHONY: all install build serve test test-cpp test-python check-protos protos bench clean
+.PHONY: all install install-legacy build serve test test-cpp test-python test-legacy check-protos protos bench clean
 
 all: build
 
@@ -39,6 +41,7 @@ test: build check-protos
 	@status=0; \
 	$(MAKE) --no-print-directory test-cpp || status=1; \
 	$(MAKE) --no-print-directory test-python || status=1; \
+	$(MAKE) --no-print-directory test-legacy || status=1; \
 	exit $$status
 
 test-cpp:
@@ -46,6 +49,22 @@ test-cpp:
 
 test-python:
 	FAST_CREWAI_SERVER_BIN=$(abspath $(SERVER)) $(PY) -m pytest tests/python tests/integration $(PYTEST_ARGS)
+
+install-legacy:
+	@bash deploy/install-deps.sh --legacy
+
+# Each legacy venv runs the legacy tests with FAST_CREWAI_TEST_LEGACY_REQUIRED set, which turns
+# their "skip: no legacy API" into a failure, plus the version-independent client tests.
+LEGACY_TESTS := tests/python/legacy $(addprefix tests/python/,test_config.py test_boundaries.py \
+  test_channel.py test_connection.py test_errors.py test_health.py test_version.py)
+test-legacy: build install-legacy
+	@status=0; \
+	for version in $$(bash deploy/install-deps.sh --print-legacy-versions); do \
+	  echo "== CrewAI $$version (.venv-crewai-$$version)"; \
+	  FAST_CREWAI_TEST_LEGACY_REQUIRED=$$version FAST_CREWAI_SERVER_BIN=$(abspath $(SERVER)) \
+	    .venv-crewai-$$version/bin/python -m pytest $(LEGACY_TESTS) $(PYTEST_ARGS) || status=1; \
+	done; \
+	exit $$status
 
 protos: $(BUILD_DIR)/build.ninja
 	cmake --build $(BUILD_DIR) --target python_protos
@@ -59,8 +78,9 @@ check-protos: protos
 	  if [ -n "$$untracked" ]; then echo "check-protos: uncommitted stubs: $$untracked"; exit 1; fi; \
 	fi
 
-bench: build
-	$(PY) bench/run.py
+# Every suite in bench/ one after another (bench/run.py --list); the legacy one needs its venv.
+bench: build install-legacy
+	$(PY) bench/run.py $(BENCH)
 
 clean:
 	rm -rf $(BUILD_DIR)

@@ -5,6 +5,8 @@
 #   deploy/install-deps.sh --system   Debian packages only (used by the Dockerfile build stage)
 #   deploy/install-deps.sh --runtime  runtime shared libraries only (Dockerfile runtime stage)
 #   deploy/install-deps.sh --venv     the .venv only
+#   deploy/install-deps.sh --legacy   the legacy-CrewAI test venvs, .venv-crewai-<version>
+#                                     (one per LEGACY_CREWAI entry; `make test-legacy` uses them)
 #
 # On a ready machine it finishes in a second or two: each step first checks whether there is
 # anything to do. It is used by the Makefile, the Dockerfile and CI, so all three install the same.
@@ -59,7 +61,8 @@ apt_install() {
 venv_install() {
   local stamp="$VENV/.fast-crewai-stamp"
   local want
-  want="$(cat "$ROOT/client/python/pyproject.toml" "$ROOT/client/python/requirements-test.txt" | sha256sum | cut -d' ' -f1)"
+  want="$(cat "$ROOT/client/python/pyproject.toml" "$ROOT/client/python/requirements-test.txt" \
+    "$ROOT/client/python/requirements-bench.txt" | sha256sum | cut -d' ' -f1)"
   if [[ -x "$VENV/bin/python" && -f "$stamp" && "$(cat "$stamp")" == "$want" ]]; then
     return 0
   fi
@@ -70,8 +73,46 @@ venv_install() {
   log "installing the Python package and its test dependencies into $VENV"
   "$VENV/bin/python" -m pip install -q --disable-pip-version-check --upgrade pip
   "$VENV/bin/python" -m pip install -q --disable-pip-version-check \
-    -r "$ROOT/client/python/requirements-test.txt" -e "$ROOT/client/python"
+    -r "$ROOT/client/python/requirements-test.txt" \
+    -r "$ROOT/client/python/requirements-bench.txt" -e "$ROOT/client/python"
   printf '%s' "$want" >"$stamp"
+}
+
+# The legacy-memory CrewAI releases the test matrix covers (docs/legacy.md): the last release
+# with RAGStorage/LTMSQLiteStorage, and the last 0.x. Each gets its own venv holding the editable
+# client, the test requirements and that CrewAI pinned instead of requirements-test.txt's.
+LEGACY_CREWAI=(1.9.3 0.203.2)
+
+legacy_venv_install() {
+  local version="$1"
+  local venv="$ROOT/.venv-crewai-$version"
+  local stamp="$venv/.fast-crewai-stamp"
+  local want
+  want="$(cat "$ROOT/client/python/pyproject.toml" "$ROOT/client/python/requirements-test.txt" \
+    <(printf 'crewai==%s' "$version") | sha256sum | cut -d' ' -f1)"
+  if [[ -x "$venv/bin/python" && -f "$stamp" && "$(cat "$stamp")" == "$want" ]]; then
+    return 0
+  fi
+  if [[ ! -x "$venv/bin/python" ]]; then
+    log "creating $venv from $VENV_PYTHON"
+    "$VENV_PYTHON" -m venv "$venv"
+  fi
+  log "installing crewai==$version, the Python package and its test dependencies into $venv"
+  local requirements="$venv/requirements-legacy.txt"
+  grep -v -i -E '^[[:space:]]*crewai[[:space:]]*([=<>!~;[]|$)' \
+    "$ROOT/client/python/requirements-test.txt" >"$requirements"
+  printf 'crewai==%s\n' "$version" >>"$requirements"
+  "$venv/bin/python" -m pip install -q --disable-pip-version-check --upgrade pip
+  "$venv/bin/python" -m pip install -q --disable-pip-version-check \
+    -r "$requirements" -e "$ROOT/client/python"
+  printf '%s' "$want" >"$stamp"
+}
+
+legacy_install() {
+  local version
+  for version in "${LEGACY_CREWAI[@]}"; do
+    legacy_venv_install "$version"
+  done
 }
 
 case "${1:-all}" in
@@ -79,6 +120,8 @@ case "${1:-all}" in
   --system) apt_install "${BUILD_PACKAGES[@]}" ;;
   --runtime) apt_install "${RUNTIME_PACKAGES[@]}" ;;
   --venv) venv_install ;;
+  --legacy) legacy_install ;;
+  --print-legacy-versions) printf '%s\n' "${LEGACY_CREWAI[@]}" ;;
   --print-runtime-packages) printf '%s\n' "${RUNTIME_PACKAGES[@]}" ;;
-  *) log "unknown option: $1 (use --system, --runtime, --venv or nothing)"; exit 2 ;;
+  *) log "unknown option: $1 (use --system, --runtime, --venv, --legacy or nothing)"; exit 2 ;;
 esac

@@ -33,6 +33,7 @@
 #include "server/rpc/cache_service.h"
 #include "fast_crewai/v1/persistence.grpc.pb.h"
 #include "server/rpc/persistence_service.h"
+#include "server/rpc/scheduler_service.h"
 #include "fast_crewai/v1/scheduler.grpc.pb.h"
 #include "fast_crewai/v1/server.grpc.pb.h"
 #include "server/rpc/auth.h"
@@ -49,11 +50,6 @@ constexpr int kMaxMessageBytes = 64 * 1024 * 1024;
 // Threads running memory RPCs. Writers block until their group commits, and every writer
 // waiting at once joins the same transaction, so this bounds how many writes share an fsync.
 constexpr int kMemoryExecutorThreads = 16;
-
-// Services declared in v1 whose adapters are not wired yet. Their RPCs answer UNIMPLEMENTED
-// (the generated CallbackService does that for every method nobody overrides); health reports
-// NOT_SERVING and GetServerInfo implemented=false.
-class UnimplementedSchedulerService final : public v1::SchedulerService::CallbackService {};
 
 // Linking grpc++_reflection registers its plugin for every ServerBuilder in the process; this
 // option takes it out again for one builder (--reflection=false).
@@ -331,6 +327,8 @@ absl::Status Daemon::BuildCoresAndServices() {
   memory::MemoryStoreOptions memory_options;
   memory_options.data_dir = data_dir_;
   memory_options.search_concurrency = config_.memory.search_threads;
+  memory_options.sync = config_.memory.sync_full ? persistence::SqliteSync::kFull
+                                                 : persistence::SqliteSync::kNormal;
   ASSIGN_OR_RETURN(memory_store_, memory::MemoryStore::Open(memory_options));
   AddCloser([this] {
     absl::Status closed = memory_store_->Close();
@@ -388,6 +386,11 @@ absl::Status Daemon::BuildCoresAndServices() {
   }
   persistence_options.max_kickoffs = config_.persistence.max_kickoffs;
   persistence_options.max_value_bytes = config_.persistence.max_value_bytes;
+  // Leads queued task-output groups (its closer is registered after the store's: it drains
+  // first).
+  persistence_executor_ =
+      std::make_unique<ThreadPoolExecutor>(kMemoryExecutorThreads, "persist-rpc");
+  persistence_options.write_executor = persistence_executor_.get();
   ASSIGN_OR_RETURN(persistence_store_, persistence::PersistenceStore::Open(persistence_options));
   AddCloser([this] {
     absl::Status closed = persistence_store_->Close();
@@ -397,12 +400,39 @@ absl::Status Daemon::BuildCoresAndServices() {
       LogError("persistence store close failed", {{"error", closed.ToString()}});
     }
   });
-  persistence_executor_ =
-      std::make_unique<ThreadPoolExecutor>(kMemoryExecutorThreads, "persist-rpc");
   AddCloser([this] { persistence_executor_->Shutdown(); });
   persistence::LockTableOptions lock_options;
   lock_options.default_lease = config_.persistence.lock_lease;
   lock_table_ = std::make_unique<persistence::LockTable>(clock_, lock_options);
+
+  // Scheduler: runs of task nodes and worker leases in scheduler.db (quick_check at start: a
+  // damaged file is DATA_LOSS), and the in-memory shared rate limits. Its ticker (lapsing
+  // leases, long polls running out, background writes) stops before it closes; the executor
+  // (calls that wait for their commit) drains before both.
+  scheduler::SchedulerOptions scheduler_options;
+  scheduler_options.data_dir = data_dir_;
+  scheduler_options.clock = clock_;
+  scheduler_options.default_lease = config_.scheduler.lease;
+  scheduler_options.default_max_attempts = config_.scheduler.max_attempts;
+  scheduler_options.max_payload_bytes = config_.scheduler.max_payload_bytes;
+  scheduler_options.max_finished_runs = config_.scheduler.max_runs;
+  scheduler_options.sync = config_.scheduler.sync_full ? persistence::SqliteSync::kFull
+                                                       : persistence::SqliteSync::kNormal;
+  ASSIGN_OR_RETURN(scheduler_, scheduler::Scheduler::Open(scheduler_options));
+  AddCloser([this] {
+    absl::Status closed = scheduler_->Close();
+    if (closed.ok()) {
+      LogInfo("scheduler closed", {{"file", scheduler_->path()}});
+    } else {
+      LogError("scheduler close failed", {{"error", closed.ToString()}});
+    }
+  });
+  scheduler_ticker_ = std::make_unique<scheduler::SchedulerTicker>(scheduler_.get(), clock_);
+  AddCloser([this] { scheduler_ticker_->Stop(); });
+  scheduler_executor_ = std::make_unique<ThreadPoolExecutor>(kMemoryExecutorThreads, "sched-rpc");
+  AddCloser([this] { scheduler_executor_->Shutdown(); });
+  rate_limiter_ =
+      std::make_unique<scheduler::RateLimiter>(clock_, scheduler::RateLimiterOptions{});
 
   // ===== Service adapters ====================================================================
   // One line per service. Replace an Unimplemented* placeholder with the real adapter (and
@@ -421,8 +451,11 @@ absl::Status Daemon::BuildCoresAndServices() {
   AddService(std::make_unique<PersistenceServiceImpl>(persistence_store_.get(), lock_table_.get(),
                                                       persistence_executor_.get(), clock_),
              v1::PersistenceService::service_full_name(), /*implemented=*/true);
-  AddService(std::make_unique<UnimplementedSchedulerService>(),
-             v1::SchedulerService::service_full_name(), /*implemented=*/false);
+  auto scheduler_service = std::make_unique<SchedulerServiceImpl>(
+      scheduler_.get(), rate_limiter_.get(), scheduler_executor_.get());
+  scheduler_service_ = scheduler_service.get();
+  AddService(std::move(scheduler_service), v1::SchedulerService::service_full_name(),
+             /*implemented=*/true);
   return absl::OkStatus();
 }
 
@@ -517,6 +550,8 @@ void Daemon::Shutdown(absl::Duration grace) {
   // Cache invalidation streams never end by themselves; end them so they do not hold the
   // shutdown for the whole grace period.
   if (cache_service_ != nullptr) cache_service_->EndWatches();
+  // Likewise long-polling LeaseNodes calls and WatchRun streams.
+  if (scheduler_service_ != nullptr) scheduler_service_->EndStreams();
   if (server_ != nullptr) {
     server_->Shutdown(std::chrono::system_clock::now() + absl::ToChronoNanoseconds(grace));
     server_->Wait();

@@ -44,6 +44,10 @@
 #include "server/memory/memory_store.h"
 #include "server/rpc/cache_service.h"
 #include "server/rpc/server_service.h"
+#include "server/rpc/scheduler_service.h"
+#include "server/scheduler/rate_limiter.h"
+#include "server/scheduler/scheduler.h"
+#include "server/scheduler/scheduler_ticker.h"
 #include "server/util/executor.h"
 #include "server/util/clock.h"
 
@@ -137,6 +141,11 @@ class Daemon {
   std::unique_ptr<persistence::PersistenceStore> persistence_store_;
   std::unique_ptr<persistence::LockTable> lock_table_;
   std::unique_ptr<ThreadPoolExecutor> persistence_executor_;
+  std::unique_ptr<scheduler::Scheduler> scheduler_;
+  std::unique_ptr<scheduler::SchedulerTicker> scheduler_ticker_;
+  std::unique_ptr<ThreadPoolExecutor> scheduler_executor_;
+  std::unique_ptr<scheduler::RateLimiter> rate_limiter_;
+  SchedulerServiceImpl* scheduler_service_ = nullptr;  // Owned by services_.
 
   ServiceStates states_;
   std::vector<std::unique_ptr<grpc::Service>> services_;

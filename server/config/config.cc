@@ -238,6 +238,16 @@ absl::Status ApplyCachePersist(absl::string_view value, Config& config) {
   return absl::OkStatus();
 }
 
+absl::Status ApplyMemorySync(absl::string_view value, Config& config) {
+  const std::string lower = absl::AsciiStrToLower(value);
+  if (lower != "full" && lower != "normal") {
+    return absl::InvalidArgumentError(
+        absl::StrCat("invalid sync mode ", Quote(value), " (expected full or normal)"));
+  }
+  config.memory.sync_full = lower == "full";
+  return absl::OkStatus();
+}
+
 absl::Status ApplyPersistenceSync(absl::string_view value, Config& config) {
   const std::string lower = absl::AsciiStrToLower(value);
   if (lower != "full" && lower != "normal") {
@@ -292,6 +302,57 @@ absl::Status ApplyPersistenceLockLease(absl::string_view value, Config& config) 
         absl::StrCat("invalid duration ", Quote(value), " (expected 1s to 10m, e.g. 30s)"));
   }
   config.persistence.lock_lease = d;
+  return absl::OkStatus();
+}
+
+absl::Status ApplySchedulerLease(absl::string_view value, Config& config) {
+  absl::Duration d;
+  if (!absl::ParseDuration(value, &d) || d < absl::Milliseconds(100) || d > absl::Hours(1)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("invalid duration ", Quote(value), " (expected 100ms to 1h, e.g. 30s)"));
+  }
+  config.scheduler.lease = d;
+  return absl::OkStatus();
+}
+
+absl::Status ApplySchedulerMaxAttempts(absl::string_view value, Config& config) {
+  int n = 0;
+  if (!absl::SimpleAtoi(value, &n) || n < 1 || n > 100) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("invalid count ", Quote(value), " (expected 1-100)"));
+  }
+  config.scheduler.max_attempts = n;
+  return absl::OkStatus();
+}
+
+absl::Status ApplySchedulerMaxPayloadBytes(absl::string_view value, Config& config) {
+  ASSIGN_OR_RETURN(int64_t bytes, ParseByteSize(value));
+  // A lease carries the payload and its dependencies' outputs in one 64 MiB message.
+  if (bytes < 1024 || bytes > (int64_t{16} << 20)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("size ", Quote(value), " is out of range (expected 1K to 16M)"));
+  }
+  config.scheduler.max_payload_bytes = bytes;
+  return absl::OkStatus();
+}
+
+absl::Status ApplySchedulerMaxRuns(absl::string_view value, Config& config) {
+  int64_t n = 0;
+  if (!absl::SimpleAtoi(value, &n) || n < 1 || n > 1000000) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("invalid count ", Quote(value), " (expected 1-1000000)"));
+  }
+  config.scheduler.max_runs = n;
+  return absl::OkStatus();
+}
+
+absl::Status ApplySchedulerSync(absl::string_view value, Config& config) {
+  const std::string lower = absl::AsciiStrToLower(value);
+  if (lower != "full" && lower != "normal") {
+    return absl::InvalidArgumentError(
+        absl::StrCat("invalid sync mode ", Quote(value), " (expected full or normal)"));
+  }
+  config.scheduler.sync_full = lower == "full";
   return absl::OkStatus();
 }
 
@@ -350,6 +411,12 @@ constexpr OptionSpec kOptions[] = {
     {"memory_search_threads", "Memory", "N", "0",
      "Threads used to scan memory records during a search; 0 means one per CPU.", false, true,
      &ApplyMemorySearchThreads},
+    {"memory_sync", "Memory", "MODE", "full",
+     "When a memory write is on disk: full fsyncs the write-ahead log at every commit (an "
+     "acknowledged save survives power loss; concurrent writers share one fsync), normal only "
+     "at checkpoints (an acknowledged save is in the write-ahead log before the reply and "
+     "survives a crash or kill -9 of the daemon, not of the machine).",
+     false, true, &ApplyMemorySync},
     {"cache_max_bytes", "Cache", "SIZE", "256M",
      "Budget of the tool-result cache over all namespaces (e.g. 64M, 1G). Entries are admitted "
      "and evicted by W-TinyLFU; one value may take at most 1/16 of it.",
@@ -391,6 +458,29 @@ constexpr OptionSpec kOptions[] = {
      "lock; a holder that stops (hung, partitioned) loses the lock when it lapses. A killed "
      "client's locks are freed at once.",
      false, true, &ApplyPersistenceLockLease},
+    {"scheduler_lease", "Scheduler", "DURATION", "30s",
+     "Lease of the task nodes of runs that ask for none (100ms to 1h). A worker renews its "
+     "leases while it works; a lease that lapses (the worker died or hung) puts the node back in "
+     "its queue while it has attempts left.",
+     false, true, &ApplySchedulerLease},
+    {"scheduler_max_attempts", "Scheduler", "N", "3",
+     "Leases a node gets (for runs that ask for no other number) before a node whose lease "
+     "lapses or whose worker reports a retryable failure fails for good (1-100).",
+     false, true, &ApplySchedulerMaxAttempts},
+    {"scheduler_max_payload_bytes", "Scheduler", "SIZE", "4M",
+     "Largest payload, output or error of one task node; larger ones are refused with "
+     "RESOURCE_EXHAUSTED naming the field.",
+     false, true, &ApplySchedulerMaxPayloadBytes},
+    {"scheduler_max_runs", "Scheduler", "N", "1000",
+     "Finished runs kept in scheduler.db for listings; when one more finishes, the run that "
+     "finished first is deleted. Running runs are never deleted.",
+     false, true, &ApplySchedulerMaxRuns},
+    {"scheduler_sync", "Scheduler", "MODE", "full",
+     "When a scheduler write is on disk: full fsyncs the write-ahead log at every commit (an "
+     "acknowledged CreateRun, CompleteNode, FailNode or CancelRun survives power loss; "
+     "concurrent calls share one fsync), normal only at checkpoints (survives a crash of the "
+     "daemon, not of the machine).",
+     false, true, &ApplySchedulerSync},
 };
 
 std::string EnvVarFor(absl::string_view name) {

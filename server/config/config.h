@@ -105,6 +105,11 @@ struct MemoryOptions {
   // Threads used to scan for search results; 0 means std::thread::hardware_concurrency().
   // Default: 0.
   int search_threads = 0;
+  // true: fsync the WAL of memory.db at every commit, so an acknowledged write survives power
+  // loss (group commit shares the fsync among concurrent writers); false: at checkpoints only
+  // (an acknowledged write is in the WAL before the reply and survives a crash or kill -9 of
+  // the daemon, not of the machine). Default: true.
+  bool sync_full = true;
 };
 
 // Options of the tool-result cache (server/cache). Sizes in bytes.
@@ -142,7 +147,24 @@ struct PersistenceOptions {
   absl::Duration lock_lease = absl::Seconds(30);
 };
 
-// (SchedulerOptions go here.)
+// Options of the scheduler (server/scheduler): runs of task nodes, worker leases and shared
+// rate limits (<data_dir>/scheduler.db).
+struct SchedulerOptions {
+  // Lease of the nodes of runs that ask for none; workers renew it while they work, a lease
+  // that lapses puts the node back in its queue. Default: 30s.
+  absl::Duration lease = absl::Seconds(30);
+  // Leases per node (of runs that ask for no other number) before a lapsing or failing node
+  // fails for good. Default: 3.
+  int max_attempts = 3;
+  // Largest node payload, output or error, in bytes. Default: 4 MiB.
+  int64_t max_payload_bytes = int64_t{4} << 20;
+  // Finished runs kept; one more finishing deletes the oldest finished run. Default: 1000.
+  int64_t max_runs = 1000;
+  // fsync the WAL of scheduler.db at every commit (an acknowledged CreateRun, CompleteNode,
+  // FailNode or CancelRun survives power loss); false: at checkpoints only (survives a crash
+  // of the daemon, not of the machine). Default: true ("full").
+  bool sync_full = true;
+};
 // =============================================================================================
 
 struct Config {
@@ -169,6 +191,7 @@ struct Config {
   MemoryOptions memory;
   CacheOptions cache;
   PersistenceOptions persistence;
+  SchedulerOptions scheduler;
 };
 
 // Looks up one environment variable; nullopt when unset. Injected so tests control the

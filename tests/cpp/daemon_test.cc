@@ -85,12 +85,11 @@ TEST(DaemonTest, StartsOnAFreePortAndReportsHealth) {
 
   EXPECT_EQ(*CheckHealth(channel, ""), HealthStatus::kServing);
   EXPECT_EQ(*CheckHealth(channel, "fast_crewai.v1.ServerService"), HealthStatus::kServing);
-  for (const char* name :
-       {kMemory, "fast_crewai.v1.CacheService", "fast_crewai.v1.PersistenceService"}) {
+  for (const char* name : {kMemory, "fast_crewai.v1.CacheService",
+                           "fast_crewai.v1.PersistenceService",
+                           "fast_crewai.v1.SchedulerService"}) {
     EXPECT_EQ(*CheckHealth(channel, name), HealthStatus::kServing) << name;
   }
-  // Declared in v1 but not wired in this build.
-  EXPECT_EQ(*CheckHealth(channel, "fast_crewai.v1.SchedulerService"), HealthStatus::kNotServing);
   // The memory service answers (here: the request names no namespace).
   EXPECT_EQ(CallMemoryCount(channel).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
 
@@ -103,10 +102,10 @@ TEST(DaemonTest, StartsOnAFreePortAndReportsHealth) {
   ASSERT_EQ(info.services_size(), 5);
   EXPECT_EQ(info.services(0).name(), "fast_crewai.v1.ServerService");
   EXPECT_TRUE(info.services(0).implemented());
+  // Every service of v1 is wired in this build.
   for (int i = 1; i < info.services_size(); ++i) {
-    const bool scheduler = info.services(i).name() == "fast_crewai.v1.SchedulerService";
-    EXPECT_EQ(info.services(i).implemented(), !scheduler) << info.services(i).name();
-    EXPECT_EQ(info.services(i).health(), scheduler ? "NOT_SERVING" : "SERVING");
+    EXPECT_TRUE(info.services(i).implemented()) << info.services(i).name();
+    EXPECT_EQ(info.services(i).health(), "SERVING") << info.services(i).name();
   }
   daemon->Shutdown(absl::Seconds(1));
 }
@@ -169,7 +168,8 @@ TEST(DaemonTest, CreatesTheDataDirAndKeepsExistingFiles) {
     names.push_back(entry.path().filename().string());
   }
   std::sort(names.begin(), names.end());
-  EXPECT_THAT(names, ::testing::ElementsAre("LOCK", "memory.db", "notes.txt", "persistence.db"));
+  EXPECT_THAT(names, ::testing::ElementsAre("LOCK", "memory.db", "notes.txt", "persistence.db",
+                                            "scheduler.db"));
 }
 
 TEST(DaemonTest, LockKeepsASecondDaemonOffTheSameDataDir) {

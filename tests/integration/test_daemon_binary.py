@@ -116,10 +116,8 @@ def test_health_and_server_info(daemon: DaemonProcess, health_check: HealthCheck
     assert health_check(channel, "") == SERVING
     assert health_check(channel, "fast_crewai.v1.ServerService") == SERVING
     for service in ("fast_crewai.v1.MemoryService", "fast_crewai.v1.CacheService",
-                    "fast_crewai.v1.PersistenceService"):
+                    "fast_crewai.v1.PersistenceService", "fast_crewai.v1.SchedulerService"):
         assert health_check(channel, service) == SERVING, service
-    # Declared in v1 but not implemented by this build: NOT_SERVING.
-    assert health_check(channel, "fast_crewai.v1.SchedulerService") == NOT_SERVING
     code, _, response = raw_call(channel, SERVER_INFO)
     assert code == grpc.StatusCode.OK
     assert VERSION.encode() in response

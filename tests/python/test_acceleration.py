@@ -55,7 +55,7 @@ def crewai_targets():
 def test_registry_lists_the_four_areas_in_order():
     specs = patches.registered()
     assert [(s.area, s.name) for s in specs] == [
-        ("memory", "memory_storage"), ("cache", "tool_cache"),
+        ("memory", "memory_storage"), ("memory", "legacy_memory"), ("cache", "tool_cache"),
         ("database", "task_outputs"), ("tasks", "task_scheduler")]
 
 
@@ -64,17 +64,33 @@ def test_report_before_enable_says_not_enabled():
                for r in fast_crewai.report())
 
 
-def test_unimplemented_areas_are_reported_honestly():
+def test_every_area_is_implemented_and_reported():
     results = fast_crewai.enable_acceleration(config=ClientConfig())
-    implemented = [(r.area, r.name, r.applied) for r in results[:3]]
-    assert implemented == [("memory", "memory_storage", True), ("cache", "tool_cache", True),
-                           ("database", "task_outputs", True)]
-    for r in results[:3]:  # applied now, or armed until CrewAI is imported
+    by_key = {(r.area, r.name): r for r in results}
+    for key in (("memory", "memory_storage"), ("cache", "tool_cache"),
+                ("database", "task_outputs"), ("tasks", "task_scheduler")):
+        r = by_key[key]  # applied now, or armed until CrewAI is imported
+        assert r.applied, r
         assert r.reason == "patched" or r.reason.startswith("armed: applies when crewai"), r
-    assert results[3:] == [
-        PatchResult("tasks", "task_scheduler", False, "not implemented in fast-crewai 0.1.0"),
-    ]
     assert fast_crewai.report() == results
+
+
+def test_the_legacy_patch_skips_current_crewai_cleanly():
+    results = fast_crewai.enable_acceleration(config=ClientConfig())
+    [legacy] = [r for r in results if r.name == "legacy_memory"]
+    assert not legacy.applied
+    assert legacy.reason.endswith("not supported (needs crewai >= 0.193, < 1.10)"), legacy
+
+
+def test_an_unimplemented_area_is_reported_honestly():
+    patches.register(PatcherSpec("tasks", "task_scheduler", None))
+    try:
+        results = fast_crewai.enable_acceleration(config=ClientConfig())
+        assert [r for r in results if r.area == "tasks"] == [
+            PatchResult("tasks", "task_scheduler", False, "not implemented in fast-crewai 0.1.0"),
+        ]
+    finally:
+        patches.unregister("tasks", "task_scheduler")
 
 
 def test_enable_twice_disable_restores_identical_originals(registered_test_patcher,
@@ -185,13 +201,17 @@ def test_verbose_prints_the_report(registered_test_patcher, capsys):
     assert "fast-crewai patches:" in err
     assert "on   cache/registry_test" in err
     assert "on   memory/memory_storage" in err
-    assert "off  tasks/task_scheduler" in err and "not implemented in fast-crewai 0.1.0" in err
+    assert "on   tasks/task_scheduler" in err
 
 
 def test_explicit_true_warns_when_the_patch_cannot_apply(caplog):
     config = ClientConfig.from_env({"FAST_CREWAI_TASKS": "true"})
-    with caplog.at_level(logging.DEBUG, logger="fast_crewai"):
-        fast_crewai.enable_acceleration(config=config)
+    patches.register(PatcherSpec("tasks", "task_scheduler", None))
+    try:
+        with caplog.at_level(logging.DEBUG, logger="fast_crewai"):
+            fast_crewai.enable_acceleration(config=config)
+    finally:
+        patches.unregister("tasks", "task_scheduler")
     warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
     assert any("tasks/task_scheduler not applied" in r.getMessage() for r in warnings)
     assert not any("memory/" in r.getMessage() for r in warnings)  # auto: debug only

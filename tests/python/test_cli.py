@@ -20,7 +20,7 @@ def test_status_against_dead_endpoint_is_fast_and_fails(dead_endpoint):
     assert f"endpoint:  {dead_endpoint} (tcp, insecure, no token)" in result.stdout
     assert "reachable: no (UNAVAILABLE: " in result.stdout
     assert "patches on this installation" in result.stdout
-    assert "tasks/task_scheduler   not implemented in fast-crewai 0.1.0" in result.stdout
+    assert "tasks/task_scheduler   would apply" in result.stdout
 
 
 def test_status_json_against_dead_endpoint(dead_endpoint):
@@ -32,8 +32,12 @@ def test_status_json_against_dead_endpoint(dead_endpoint):
     assert data["reachable"] is False and data["ok"] is False
     assert data["error"].startswith("UNAVAILABLE: ")
     assert data["server"] is None and data["services"] == []
-    assert {(p["area"], p["applied"]) for p in data["patches"]} == {
-        ("memory", True), ("cache", True), ("database", True), ("tasks", False)}
+    current = [p for p in data["patches"] if p["name"] != "legacy_memory"]
+    assert {(p["area"], p["applied"]) for p in current} == {
+        ("memory", True), ("cache", True), ("database", True), ("tasks", True)}
+    # The legacy patch (CrewAI <= 1.9.3) reports why it does not apply to this CrewAI.
+    [legacy] = [p for p in data["patches"] if p["name"] == "legacy_memory"]
+    assert not legacy["applied"] and "not supported" in legacy["reason"]
 
 
 def test_status_with_malformed_endpoint_is_one_line_exit_2():

@@ -187,8 +187,30 @@ def test_area_switches(area, value, mode):
 @pytest.mark.parametrize("area", ["memory", "cache", "database", "tasks"])
 def test_malformed_area_switch_names_the_variable(area):
     variable = f"FAST_CREWAI_{area.upper()}"
+    expected = "true, false, auto or dag" if area == "tasks" else "true, false or auto"
     assert error_of(**{variable: "sometimes"}) == (
-        f'{variable}: expected true, false or auto, got "sometimes"')
+        f'{variable}: expected {expected}, got "sometimes"')
+
+
+@pytest.mark.parametrize("value", ["dag", "DAG", " dag "])
+def test_tasks_dag_switches_the_area_on_with_dag_mode(value):
+    c = from_env(FAST_CREWAI_TASKS=value)
+    assert c.tasks is AreaMode.TRUE and c.tasks_dag is True
+    assert c.area_variable("tasks") == "FAST_CREWAI_TASKS"
+    assert from_env(FAST_CREWAI_TASKS="true").tasks_dag is False
+    assert from_env().tasks_dag is False
+
+
+def test_scheduler_settings_defaults_and_validation():
+    c = from_env()
+    assert (c.rate_limit_key, c.fan_out, c.worker_queue) == ("crewai:max_rpm", False, "default")
+    c = from_env(FAST_CREWAI_RATE_LIMIT_KEY="openai:team-a", FAST_CREWAI_FAN_OUT="1",
+                 FAST_CREWAI_WORKER_QUEUE="research")
+    assert (c.rate_limit_key, c.fan_out, c.worker_queue) == ("openai:team-a", True, "research")
+    assert error_of(FAST_CREWAI_WORKER_QUEUE="no spaces").startswith("FAST_CREWAI_WORKER_QUEUE: ")
+    assert error_of(FAST_CREWAI_FAN_OUT="maybe").startswith("FAST_CREWAI_FAN_OUT: ")
+    assert error_of(FAST_CREWAI_RATE_LIMIT_KEY="x" * 300).startswith(
+        "FAST_CREWAI_RATE_LIMIT_KEY: ")
 
 
 def test_tools_is_an_alias_of_cache():

@@ -20,6 +20,11 @@ Variables (an empty value counts as unset):
 | FAST_CREWAI_CONNECT_TIMEOUT | deadline of the first reachability probe: `1`, `1.5`, `1.5s`, `250ms` | 1.0 s |
 | FAST_CREWAI_CACHE_NAMESPACE | tool-cache namespace shared by every crew, process and run that sets it | one per Crew |
 | FAST_CREWAI_CACHE_TTL | lifetime of tool results cached in the daemon: `90`, `90s`, `15m`, `2h`, `1d` | daemon default |
+| FAST_CREWAI_LEGACY_SEARCH | legacy RAGStorage search (CrewAI <= 1.9.3): `auto` (the crew's embedder, BM25 without one) or `lexical` (always BM25) | auto |
+| FAST_CREWAI_TASKS=dag | as `true`, plus DAG mode: a crew's independent tasks run at once | off |
+| FAST_CREWAI_RATE_LIMIT_KEY | name of the daemon rate limit shared for CrewAI's max_rpm | crewai:max_rpm |
+| FAST_CREWAI_FAN_OUT | 1: Crew.kickoff_for_each of a registered factory's crew runs on workers | off |
+| FAST_CREWAI_WORKER_QUEUE | the scheduler queue of fan-out runs and of `fast-crewai worker` | default |
 
 Area switches: `false` never patches the area. `auto` patches it when the installed CrewAI is
 supported and the patch is implemented, and skips it silently otherwise. `true` does the same
@@ -72,6 +77,16 @@ ENV_CONNECT_TIMEOUT = "FAST_CREWAI_CONNECT_TIMEOUT"
 ENV_TOOLS_ALIAS = "FAST_CREWAI_TOOLS"
 ENV_CACHE_NAMESPACE = "FAST_CREWAI_CACHE_NAMESPACE"
 ENV_CACHE_TTL = "FAST_CREWAI_CACHE_TTL"
+ENV_LEGACY_SEARCH = "FAST_CREWAI_LEGACY_SEARCH"
+LEGACY_SEARCH_MODES = ("auto", "lexical")
+ENV_TASKS = "FAST_CREWAI_TASKS"
+ENV_RATE_LIMIT_KEY = "FAST_CREWAI_RATE_LIMIT_KEY"
+ENV_FAN_OUT = "FAST_CREWAI_FAN_OUT"
+ENV_WORKER_QUEUE = "FAST_CREWAI_WORKER_QUEUE"
+DEFAULT_RATE_LIMIT_KEY = "crewai:max_rpm"
+DEFAULT_WORKER_QUEUE = "default"
+# The scheduler's charset for queue names (proto/fast_crewai/v1/scheduler.proto).
+_QUEUE_NAME = re.compile(r"^[A-Za-z0-9._:/-]{1,128}$")
 MAX_CACHE_NAMESPACE_BYTES = 256
 MAX_CACHE_TTL = 365 * 86400.0
 
@@ -194,6 +209,11 @@ class ClientConfig:
     connect_timeout: float = DEFAULT_CONNECT_TIMEOUT
     cache_namespace: str | None = None
     cache_ttl: float | None = None
+    legacy_search: str = "auto"
+    tasks_dag: bool = False
+    rate_limit_key: str = DEFAULT_RATE_LIMIT_KEY
+    fan_out: bool = False
+    worker_queue: str = DEFAULT_WORKER_QUEUE
     area_sources: Mapping[str, str] = field(default_factory=dict, compare=False)
 
     @property
@@ -259,6 +279,7 @@ class ClientConfig:
         acceleration = _parse_bool(ENV_ACCELERATION, get(ENV_ACCELERATION), default=True)
 
         modes: dict[str, AreaMode] = {}
+        tasks_dag = False
         sources: dict[str, str] = {}
         for area, variable in AREA_VARIABLES.items():
             raw = get(variable)
@@ -267,7 +288,10 @@ class ClientConfig:
             if raw is None:
                 modes[area] = AreaMode.AUTO
                 continue
-            modes[area] = _parse_area_mode(variable, raw)
+            if area == "tasks" and raw.strip().lower() == "dag":
+                modes[area], sources[area], tasks_dag = AreaMode.TRUE, variable, True
+                continue
+            modes[area] = _parse_area_mode(variable, raw, dag=area == "tasks")
             sources[area] = variable
         # The alias is validated even when FAST_CREWAI_CACHE wins, so a typo never hides.
         if get(ENV_TOOLS_ALIAS) is not None:
@@ -290,11 +314,28 @@ class ClientConfig:
                 )
         ttl_text = get(ENV_CACHE_TTL)
         cache_ttl = _parse_ttl(ENV_CACHE_TTL, ttl_text) if ttl_text else None
+        legacy_search = _parse_legacy_search(get(ENV_LEGACY_SEARCH))
+
+        rate_limit_key = get(ENV_RATE_LIMIT_KEY) or DEFAULT_RATE_LIMIT_KEY
+        size = len(rate_limit_key.encode("utf-8", "surrogatepass"))
+        if size > 256 or not rate_limit_key.isprintable():
+            raise ConfigError(f"{ENV_RATE_LIMIT_KEY}: expected printable text of 1..256 bytes, "
+                              f"got {size} bytes")
+        fan_out = _parse_bool(ENV_FAN_OUT, get(ENV_FAN_OUT), default=False)
+        worker_queue = get(ENV_WORKER_QUEUE) or DEFAULT_WORKER_QUEUE
+        if not _QUEUE_NAME.match(worker_queue):
+            raise ConfigError(f'{ENV_WORKER_QUEUE}: expected 1..128 characters of '
+                              f'[A-Za-z0-9._:/-], got "{worker_queue}"')
 
         return cls(
             endpoint=endpoint,
+            tasks_dag=tasks_dag,
+            rate_limit_key=rate_limit_key,
+            fan_out=fan_out,
+            worker_queue=worker_queue,
             cache_namespace=cache_namespace,
             cache_ttl=cache_ttl,
+            legacy_search=legacy_search,
             token=token,
             token_file=token_file,
             tls_ca=tls_ca,
@@ -339,7 +380,7 @@ def _parse_bool(variable: str, raw: str | None, *, default: bool) -> bool:
     raise ConfigError(f'{variable}: expected 1/true/on/yes or 0/false/off/no, got "{raw}"')
 
 
-def _parse_area_mode(variable: str, raw: str) -> AreaMode:
+def _parse_area_mode(variable: str, raw: str, *, dag: bool = False) -> AreaMode:
     value = raw.strip().lower()
     if value == "auto":
         return AreaMode.AUTO
@@ -347,7 +388,15 @@ def _parse_area_mode(variable: str, raw: str) -> AreaMode:
         return AreaMode.TRUE
     if value in _FALSE:
         return AreaMode.FALSE
-    raise ConfigError(f'{variable}: expected true, false or auto, got "{raw}"')
+    expected = "true, false, auto or dag" if dag else "true, false or auto"
+    raise ConfigError(f'{variable}: expected {expected}, got "{raw}"')
+
+
+def _parse_legacy_search(raw: str | None) -> str:
+    value = (raw or "auto").strip().lower()
+    if value not in LEGACY_SEARCH_MODES:
+        raise ConfigError(f'{ENV_LEGACY_SEARCH}: expected auto or lexical, got "{raw}"')
+    return value
 
 
 def _parse_duration(variable: str, raw: str) -> float:

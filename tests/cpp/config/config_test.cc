@@ -295,6 +295,13 @@ TEST(ConfigTest, EnumDurationAndNumberValues) {
   EXPECT_THAT(Load({"--memory_search_threads=-1"}),
               StatusIs(absl::StatusCode::kInvalidArgument,
                        StartsWith("--memory_search_threads: invalid thread count \"-1\"")));
+  ASSERT_OK_AND_ASSIGN(Config memory_default, Load({}));
+  EXPECT_TRUE(memory_default.memory.sync_full);
+  ASSERT_OK_AND_ASSIGN(Config memory_normal, Load({"--memory_sync=NORMAL"}));
+  EXPECT_FALSE(memory_normal.memory.sync_full);
+  EXPECT_THAT(Load({"--memory_sync=off"}),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       StartsWith("--memory_sync: invalid sync mode \"off\"")));
   EXPECT_THAT(Load({"--data_dir="}),
               StatusIs(absl::StatusCode::kInvalidArgument, "--data_dir: must not be empty"));
 }
@@ -452,6 +459,30 @@ TEST(ConfigDocsTest, ConfigurationDocListsEveryOption) {
   }
 }
 #endif
+
+TEST(ConfigTest, SchedulerOptions) {
+  ASSERT_OK_AND_ASSIGN(Config defaults, Load({}));
+  EXPECT_EQ(defaults.scheduler.lease, absl::Seconds(30));
+  EXPECT_EQ(defaults.scheduler.max_attempts, 3);
+  EXPECT_EQ(defaults.scheduler.max_payload_bytes, int64_t{4} << 20);
+  EXPECT_EQ(defaults.scheduler.max_runs, 1000);
+  EXPECT_TRUE(defaults.scheduler.sync_full);
+  ASSERT_OK_AND_ASSIGN(Config set, Load({"--scheduler_lease=2m", "--scheduler_max_attempts=5",
+                                         "--scheduler_max_payload_bytes=1M",
+                                         "--scheduler_max_runs=10", "--scheduler_sync=normal"}));
+  EXPECT_EQ(set.scheduler.lease, absl::Minutes(2));
+  EXPECT_EQ(set.scheduler.max_attempts, 5);
+  EXPECT_EQ(set.scheduler.max_payload_bytes, int64_t{1} << 20);
+  EXPECT_EQ(set.scheduler.max_runs, 10);
+  EXPECT_FALSE(set.scheduler.sync_full);
+  for (const char* bad : {"--scheduler_lease=10ms", "--scheduler_max_attempts=0",
+                          "--scheduler_max_payload_bytes=100M", "--scheduler_max_runs=0",
+                          "--scheduler_sync=sometimes"}) {
+    EXPECT_THAT(Load({bad}), StatusIs(absl::StatusCode::kInvalidArgument,
+                                      HasSubstr(std::string(bad).substr(2, 12))))
+        << bad;
+  }
+}
 
 }  // namespace
 }  // namespace fast_crewai

@@ -1,4 +1,4 @@
-"""The `fast-crewai` command: `fast-crewai status`, `fast-crewai doctor`.
+"""The `fast-crewai` command: `status`, `doctor`, `backup`, `cache`, `runs`, `worker`.
 
 Each subcommand lives in its own module exposing `register(subparsers)`, which adds its parser
 and sets `func=run`, where `run(args) -> int` returns the exit code. Adding a command (e.g.
@@ -15,11 +15,11 @@ import sys
 from typing import Sequence
 
 from fast_crewai._version import __version__
-from fast_crewai.cli import backup, cache, doctor, status
+from fast_crewai.cli import backup, cache, doctor, runs, status, worker
 
 __all__ = ["build_parser", "main"]
 
-_COMMANDS = (status, doctor, backup, cache)
+_COMMANDS = (status, doctor, backup, cache, runs, worker)
 
 
 def build_parser() -> argparse.ArgumentParser:

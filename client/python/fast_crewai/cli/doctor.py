@@ -85,6 +85,11 @@ def check_crewai(ctx: _Context) -> Check:
     if version is None:
         return Check("crewai", FAIL, "CrewAI is not installed",
                      f"pip install '{SUPPORTED_CREWAI.replace(' ', '')}'")
+    from fast_crewai.patches.legacy_memory import LEGACY_CREWAI
+
+    if satisfies(LEGACY_CREWAI, version):
+        return Check("crewai", OK, f"{version}: legacy memory (RAGStorage, LTMSQLiteStorage) "
+                     "only, see docs/legacy.md")
     if not satisfies(SUPPORTED_CREWAI, version):
         return Check("crewai", FAIL, f"CrewAI {version} is not supported ({SUPPORTED_CREWAI})",
                      f"pip install '{SUPPORTED_CREWAI.replace(' ', '')}'")

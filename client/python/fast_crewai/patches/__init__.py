@@ -74,9 +74,10 @@ class PatcherSpec:
 
 _DEFAULT: tuple[PatcherSpec, ...] = (
     PatcherSpec("memory", "memory_storage", "fast_crewai.patches.memory:MemoryPatcher"),
+    PatcherSpec("memory", "legacy_memory", "fast_crewai.patches.legacy_memory:LegacyMemoryPatcher"),
     PatcherSpec("cache", "tool_cache", "fast_crewai.patches.cache:CachePatcher"),
     PatcherSpec("database", "task_outputs", "fast_crewai.patches.persistence:PersistencePatcher"),
-    PatcherSpec("tasks", "task_scheduler", None),
+    PatcherSpec("tasks", "task_scheduler", "fast_crewai.patches.tasks:TasksPatcher"),
 )
 
 _lock = threading.Lock()
