@@ -10,6 +10,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
+#include "server/util/string_escape.h"
 
 namespace fast_crewai {
 namespace {
@@ -29,34 +30,7 @@ bool NeedsQuoting(absl::string_view value) {
 }
 
 void AppendQuoted(absl::string_view value, std::string* out) {
-  out->push_back('"');
-  for (char c : value) {
-    const auto u = static_cast<unsigned char>(c);
-    switch (c) {
-      case '"':
-        out->append("\\\"");
-        break;
-      case '\\':
-        out->append("\\\\");
-        break;
-      case '\n':
-        out->append("\\n");
-        break;
-      case '\r':
-        out->append("\\r");
-        break;
-      case '\t':
-        out->append("\\t");
-        break;
-      default:
-        if (u < 0x20 || u == 0x7f) {
-          absl::StrAppendFormat(out, "\\x%02x", u);
-        } else {
-          out->push_back(c);
-        }
-    }
-  }
-  out->push_back('"');
+  AppendQuotedEscaped(value, ControlEscape::kHex, out);
 }
 
 }  // namespace
