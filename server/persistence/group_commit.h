@@ -90,8 +90,6 @@ class GroupCommitQueue {
 
   // Sets where callback writers are led when their submitter may not lead them, and how a
   // group is processed (as the `process` of Submit). REQUIRES: before the first SubmitAsync.
-  // Sets where callback writers are led when their submitter may not lead them, and how a
-  // group is processed (as the `process` of Submit). REQUIRES: before the first SubmitAsync.
   void EnableAsync(Executor* executor, std::function<void(const std::vector<W*>&)> process) {
     absl::MutexLock lock(&mu_);
     executor_ = executor;
@@ -208,7 +206,7 @@ class GroupCommitQueue {
     }
   }
 
-  void ScheduleLeader(W* head) {
+  void ScheduleLeader(W* head) ABSL_LOCKS_EXCLUDED(mu_) {
     if constexpr (kHasAsync) {
       Executor* executor;
       {

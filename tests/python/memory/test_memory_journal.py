@@ -141,3 +141,18 @@ def test_failed_append_records_nothing(tmp_path: Path, monkeypatch: pytest.Monke
     assert j.pending() == 1
     j.append("SaveRecords", b"next")
     assert [r for _, r in jl.read_entries(j.path)] == [b"ok", b"next"]
+
+
+def test_set_aside_keeps_the_rejected_request_readable(tmp_path: Path) -> None:
+    import base64
+    import json
+
+    first = jl.set_aside(tmp_path / "j", "SaveRecords", b"\x00\x01req", ValueError("bad row"))
+    second = jl.set_aside(tmp_path / "j", "Reset", b"", ValueError("bad scope"))
+    assert first.parent == tmp_path / "j" / "rejected" and first != second
+    entry = json.loads(first.read_text())
+    assert entry == {"rpc": "SaveRecords", "error": "bad row",
+                     "req": base64.b64encode(b"\x00\x01req").decode("ascii")}
+    # Outside the journal files: an orphan replay never sends a set-aside request again.
+    sent = Recorder()
+    assert jl.replay_orphans(tmp_path / "j", sent) == 0 and sent.sent == []

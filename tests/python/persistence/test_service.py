@@ -46,24 +46,30 @@ def test_bad_input_is_refused_naming_the_field(start_daemon: Callable[..., Any],
 def test_legacy_long_term_memory_orders_like_crewai(daemon: Any,
                                                     use_daemon: Callable[[Any], None],
                                                     tmp_path: Path) -> None:
-    from fast_crewai.persistence.ltm import DaemonLTMStorage
+    # The store the legacy patch attaches to LTMSQLiteStorage; `local` is its outage side,
+    # which must not be reached while the daemon answers.
+    from fast_crewai.legacy.ltm import DaemonLTMStore
+
+    def local() -> Any:
+        raise AssertionError("the daemon answered; CrewAI's local storage must not be used")
 
     use_daemon(daemon)
-    ltm = DaemonLTMStorage(str(tmp_path / "long_term_memory_storage.db"))
-    other = DaemonLTMStorage(str(tmp_path / "other" / "long_term_memory_storage.db"))
-    assert ltm.load("task", 3) is None
+    ltm = DaemonLTMStore(str(tmp_path / "long_term_memory_storage.db"))
+    (tmp_path / "other").mkdir()
+    other = DaemonLTMStore(str(tmp_path / "other" / "long_term_memory_storage.db"))
+    assert ltm.load("task", 3, local) is None
     for meta, when, score in ((1, "1700000001.5", 8), (2, "1700000003.0", 9),
                               (3, "1700000003.0", 2), (4, "1700000002.0", 1)):
-        ltm.save("task", {"n": meta, "quality": score}, when, score)
-    other.save("task", {"n": 99}, "1800000000.0", 1)
-    got = ltm.load("task", 3)
+        ltm.save("task", {"n": meta, "quality": score}, when, score, local)
+    other.save("task", {"n": 99}, "1800000000.0", 1, local)
+    got = ltm.load("task", 3, local)
     assert [e["metadata"]["n"] for e in got] == [3, 2, 4]  # datetime DESC, then score ASC
     assert got[0] == {"metadata": {"n": 3, "quality": 2}, "datetime": "1700000003.0",
                       "score": 2.0}
-    ltm.reset()
-    assert ltm.load("task", 3) is None
-    assert other.load("task", 3) == [{"metadata": {"n": 99}, "datetime": "1800000000.0",
-                                      "score": 1.0}]
+    ltm.reset(local)
+    assert ltm.load("task", 3, local) is None
+    assert other.load("task", 3, local) == [{"metadata": {"n": 99}, "datetime": "1800000000.0",
+                                             "score": 1.0}]
 
 
 def test_backup_cli_makes_a_consistent_copy(daemon: Any, use_daemon: Callable[[Any], None],

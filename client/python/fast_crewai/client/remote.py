@@ -32,7 +32,7 @@ from fast_crewai.v1 import (
     server_pb2_grpc,
 )
 
-__all__ = ["DEFAULT_TIMEOUT", "SERVICE_NAMES", "Remote"]
+__all__ = ["DEFAULT_TIMEOUT", "SERVICE_NAMES", "Remote", "unary_call"]
 
 # Deadline of a call when the caller gives none, in seconds.
 DEFAULT_TIMEOUT = 5.0
@@ -43,6 +43,23 @@ SERVICE_NAMES: tuple[str, ...] = tuple(
     for module in (server_pb2, memory_pb2, cache_pb2, persistence_pb2, scheduler_pb2)
     for service in module.DESCRIPTOR.services_by_name.values()
 )
+
+
+def unary_call(connection: Connection, method: Callable[..., Any], request: Any,
+               timeout: float) -> Any:
+    """Calls the stub method `method` with `request` and a deadline of `timeout` seconds.
+
+    Returns the response. A `grpc.RpcError` is raised as its `fast_crewai.errors.RpcError`
+    subclass (`from_rpc_error`); a DaemonUnavailable one first marks `connection` unavailable,
+    so every area stops trying at once.
+    """
+    try:
+        return method(request, timeout=timeout)
+    except grpc.RpcError as e:
+        error = from_rpc_error(e)
+    if isinstance(error, DaemonUnavailable):
+        connection.mark_unavailable(str(error))
+    raise error
 
 
 class Remote:
@@ -56,13 +73,7 @@ class Remote:
         return self._connection
 
     def _call(self, rpc: Callable[..., Any], request: Any, timeout: float) -> Any:
-        try:
-            return rpc(request, timeout=timeout)
-        except grpc.RpcError as e:
-            error = from_rpc_error(e)
-        if isinstance(error, DaemonUnavailable):
-            self._connection.mark_unavailable(str(error))
-        raise error
+        return unary_call(self._connection, rpc, request, timeout)
 
     def health(self, service: str = "", *, timeout: float = DEFAULT_TIMEOUT) -> HealthStatus:
         """Health of `service` ("" = the daemon). SERVICE_UNKNOWN for a name it does not host."""

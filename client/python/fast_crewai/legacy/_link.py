@@ -1,6 +1,7 @@
 """The legacy package's only coupling to the connection layer: one unary call to the memory or
-persistence service, gRPC errors turned into fast_crewai.errors classes (errors.from_rpc_error),
-an UNAVAILABLE/DEADLINE_EXCEEDED answer reported to the connection so every area stops trying.
+persistence service (fast_crewai.client.remote.unary_call: gRPC errors turned into
+fast_crewai.errors classes, an UNAVAILABLE/DEADLINE_EXCEEDED answer reported to the connection
+so every area stops trying).
 
 Thread-safety: safe from any thread.
 """
@@ -9,10 +10,10 @@ from __future__ import annotations
 
 from typing import Any
 
-import grpc
 from google.protobuf.message import Message
 
-from fast_crewai import errors
+from fast_crewai.client.connection import get_connection
+from fast_crewai.client.remote import unary_call
 from fast_crewai.legacy import conversions
 from fast_crewai.memory import _link as memory_link
 from fast_crewai.persistence import _link as persistence_link
@@ -35,14 +36,8 @@ def call(rpc: str, request: Message, timeout: float | None = None) -> Any:
     """
     if rpc in conversions.PERSISTENCE_WRITES or rpc == "LoadLongTermMemory":
         return persistence_link.call(rpc, request, timeout=timeout or DEFAULT_TIMEOUT_S)
-    method = getattr(memory_link.memory_stub(), rpc)
-    try:
-        return method(request, timeout=timeout or DEFAULT_TIMEOUT_S)
-    except grpc.RpcError as e:
-        error = errors.from_rpc_error(e)
-    if isinstance(error, errors.DaemonUnavailable):
-        memory_link.report_unavailable(str(error))
-    raise error
+    return unary_call(get_connection(), getattr(memory_link.memory_stub(), rpc), request,
+                      timeout or DEFAULT_TIMEOUT_S)
 
 
 def send_journaled(rpc: str, payload: bytes, timeout: float | None = None) -> None:

@@ -17,7 +17,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from fast_crewai.persistence import conversions as persistence_conversions
-from fast_crewai.v1 import memory_pb2
+from fast_crewai.v1 import memory_pb2, persistence_pb2
 
 # Write requests a journal may hold, by RPC name, with the service that answers them.
 MEMORY_WRITES: dict[str, type[Any]] = {
@@ -25,8 +25,8 @@ MEMORY_WRITES: dict[str, type[Any]] = {
     "Reset": memory_pb2.ResetRequest,
 }
 PERSISTENCE_WRITES: dict[str, type[Any]] = {
-    "SaveLongTermMemory": type(persistence_conversions.save_ltm("", "", "{}", "", 0.0)),
-    "ResetLongTermMemory": type(persistence_conversions.reset_ltm("")),
+    "SaveLongTermMemory": persistence_pb2.SaveLongTermMemoryRequest,
+    "ResetLongTermMemory": persistence_pb2.ResetLongTermMemoryRequest,
 }
 
 save_ltm = persistence_conversions.save_ltm

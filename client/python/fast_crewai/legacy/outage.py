@@ -18,14 +18,14 @@ this process's call order. While the daemon does not answer:
   a replay stopped half-way resumes at the first unacknowledged entry). A replayed entry the
   daemon rejects for its content is set aside in `rejected/` and logged as an error.
 
-Thread-safety: every session field is guarded by `lock`.
+Thread-safety: every session field is guarded by `lock`, except `degraded`, a bool read
+without the lock on the fast path of write/read (then re-checked under it; a stale False only
+lets through a call that was already in flight).
 """
 
 from __future__ import annotations
 
 import atexit
-import base64
-import json
 import logging
 import os
 import threading
@@ -36,7 +36,7 @@ from typing import Any, TypeVar
 
 from fast_crewai import errors
 from fast_crewai.legacy import _link
-from fast_crewai.memory.journal import Journal, replay_orphans
+from fast_crewai.memory.journal import Journal, replay_orphans, set_aside
 
 _logger = logging.getLogger(__name__)
 
@@ -101,11 +101,7 @@ class LegacySession:
             self._set_aside(rpc, payload, e)
 
     def _set_aside(self, rpc: str, payload: bytes, error: Exception) -> None:
-        rejected = self.journal.directory / "rejected"
-        rejected.mkdir(parents=True, exist_ok=True)
-        target = rejected / f"{time.time_ns():020d}-{os.getpid()}.json"
-        target.write_text(json.dumps({"rpc": rpc, "error": str(error),
-                                      "req": base64.b64encode(payload).decode("ascii")}))
+        target = set_aside(self.journal.directory, rpc, payload, error)
         _logger.error("fast-crewai: the daemon rejected a journaled %s (%s); kept in %s",
                       rpc, error, target)
 

@@ -192,6 +192,22 @@ class Journal:
             self._entries, self._replayed, self._size = [], 0, 0
 
 
+def set_aside(directory: Path, rpc: str, request: bytes, error: Exception) -> Path:
+    """Keeps a journaled request the daemon rejected for its content in
+    `<directory>/rejected/<ns>-<pid>.json` (`{"rpc", "error", "req"}`), on disk (fsync'ed)
+    before the replay acknowledges its entry. Returns the file's path."""
+    rejected = Path(directory) / "rejected"
+    rejected.mkdir(parents=True, exist_ok=True)
+    target = rejected / f"{time.time_ns():020d}-{os.getpid()}.json"
+    entry = {"rpc": rpc, "error": str(error), "req": base64.b64encode(request).decode("ascii")}
+    with open(target, "w", encoding="ascii") as f:
+        f.write(json.dumps(entry))
+        f.flush()
+        os.fsync(f.fileno())
+    _fsync_dir(rejected)
+    return target
+
+
 def _remove_if_unlocked(path: Path) -> None:
     try:
         fd = os.open(path, os.O_RDONLY)

@@ -17,8 +17,6 @@ in flight).
 from __future__ import annotations
 
 import atexit
-import base64
-import json
 import logging
 import os
 import threading
@@ -31,7 +29,7 @@ from crewai.memory.storage.backend import EmbeddingDimensionMismatchError
 
 from fast_crewai import errors
 from fast_crewai.memory import namespace as ns, remote
-from fast_crewai.memory.journal import Journal, replay_orphans
+from fast_crewai.memory.journal import Journal, replay_orphans, set_aside
 from fast_crewai.v1 import memory_pb2
 
 _logger = logging.getLogger(__name__)
@@ -155,11 +153,7 @@ class NamespaceSession:
             self.vector_dim = 0
 
     def _set_aside(self, rpc: str, payload: bytes, error: Exception) -> None:
-        rejected = self.journal.directory / "rejected"
-        rejected.mkdir(parents=True, exist_ok=True)
-        target = rejected / f"{time.time_ns():020d}-{os.getpid()}.json"
-        entry = {"rpc": rpc, "error": str(error), "req": base64.b64encode(payload).decode("ascii")}
-        target.write_text(json.dumps(entry))
+        target = set_aside(self.journal.directory, rpc, payload, error)
         _logger.error(
             "fast-crewai: the daemon rejected a journaled %s for %s (%s); kept in %s",
             rpc,

@@ -1,8 +1,8 @@
 """The persistence package's only coupling to the connection layer (fast_crewai.client).
 
 * `stub()`               -> the process-wide PersistenceServiceStub (one channel, reused).
-* `call(rpc, request)`   -> one unary call; gRPC errors become `fast_crewai.errors` classes
-  (`errors.from_rpc_error`, the package's one gRPC conversion) and an UNAVAILABLE /
+* `call(rpc, request)`   -> one unary call (`fast_crewai.client.remote.unary_call`): gRPC errors
+  become `fast_crewai.errors` classes (`errors.from_rpc_error`) and an UNAVAILABLE /
   DEADLINE_EXCEEDED answer is reported to the connection, so every area stops trying at once.
 * `daemon_available()`   -> `Connection.available()`: cached, no I/O while the daemon is known
   up or known down.
@@ -14,11 +14,10 @@ from __future__ import annotations
 
 from typing import Any
 
-import grpc
 from google.protobuf.message import Message
 
-from fast_crewai import errors
 from fast_crewai.client.connection import get_connection
+from fast_crewai.client.remote import unary_call
 from fast_crewai.persistence import conversions
 
 # Deadline of one call when none is given. A write waits for its group commit (an fsync);
@@ -45,11 +44,5 @@ def call(rpc: str, request: Message, timeout: float | None = None) -> Any:
     Raises the `errors.RpcError` subclass of the answer (`errors.DaemonUnavailable` when the
     daemon could not answer, after reporting it to the connection).
     """
-    method = getattr(stub(), rpc)
-    try:
-        return method(request, timeout=DEFAULT_TIMEOUT_S if timeout is None else timeout)
-    except grpc.RpcError as e:
-        error = errors.from_rpc_error(e)
-    if isinstance(error, errors.DaemonUnavailable):
-        report_unavailable(str(error))
-    raise error
+    return unary_call(get_connection(), getattr(stub(), rpc), request,
+                      DEFAULT_TIMEOUT_S if timeout is None else timeout)
