@@ -20,6 +20,12 @@ namespace {
 
 namespace sc = ::fast_crewai::scheduler;
 
+// The core numbers its states as the proto does (the casts below rely on it).
+static_assert(static_cast<int>(sc::RunState::kRunning) == v1::RUN_STATE_RUNNING &&
+              static_cast<int>(sc::RunState::kCancelled) == v1::RunState_MAX);
+static_assert(static_cast<int>(sc::NodeState::kBlocked) == v1::NODE_STATE_BLOCKED &&
+              static_cast<int>(sc::NodeState::kCancelled) == v1::NodeState_MAX);
+
 // ---- proto <-> core conversions (the only ones in the server) ----
 
 sc::RunSpec FromProto(const v1::CreateRunRequest& in) {
@@ -343,7 +349,7 @@ grpc::ServerUnaryReactor* SchedulerServiceImpl::ListRuns(grpc::CallbackServerCon
                                                          v1::ListRunsResponse* response) {
   return FinishInline(context, [this, request, response]() -> absl::Status {
     ASSIGN_OR_RETURN(std::vector<sc::RunState> states,
-                     States<sc::RunState>(request->states(), 4));
+                     States<sc::RunState>(request->states(), v1::RunState_MAX));
     ASSIGN_OR_RETURN(sc::RunPage page, scheduler_->ListRuns(FromProto(request->page()), states));
     response->mutable_runs()->Reserve(static_cast<int>(page.runs.size()));
     for (const sc::RunInfo& run : page.runs) ToProto(run, response->add_runs());
@@ -358,7 +364,7 @@ grpc::ServerUnaryReactor* SchedulerServiceImpl::ListNodes(grpc::CallbackServerCo
                                                           v1::ListNodesResponse* response) {
   return FinishInline(context, [this, request, response]() -> absl::Status {
     sc::ListNodesOptions options;
-    ASSIGN_OR_RETURN(options.states, States<sc::NodeState>(request->states(), 6));
+    ASSIGN_OR_RETURN(options.states, States<sc::NodeState>(request->states(), v1::NodeState_MAX));
     options.page = FromProto(request->page());
     options.include_payload = request->include_payload();
     options.include_output = request->include_output();

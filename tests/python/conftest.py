@@ -7,6 +7,9 @@
   data directory, waits until its health service says SERVING and stops it with SIGTERM at
   teardown. `daemon` is one such daemon with default flags.
 * `dead_endpoint` is "127.0.0.1:<port>" where nothing listens.
+* `use_daemon(d, **env)` points this process's fast_crewai connection at daemon `d` (a Daemon
+  or an endpoint) and sets the given extra FAST_CREWAI_* variables; the autouse fixture clears
+  them afterwards.
 """
 
 from __future__ import annotations
@@ -82,3 +85,17 @@ def start_daemon(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[
 @pytest.fixture
 def daemon(start_daemon: Callable[..., Daemon]) -> Daemon:
     return start_daemon()
+
+
+@pytest.fixture
+def use_daemon(monkeypatch: pytest.MonkeyPatch) -> Callable[..., None]:
+    from fast_crewai.client.connection import reset_connection
+
+    def point(daemon: Daemon | str, **env: str) -> None:
+        endpoint = daemon if isinstance(daemon, str) else daemon.endpoint
+        monkeypatch.setenv("FAST_CREWAI_ENDPOINT", endpoint)
+        for key, value in env.items():
+            monkeypatch.setenv(key, value)
+        reset_connection()
+
+    return point

@@ -86,9 +86,15 @@ ENV_WORKER_QUEUE = "FAST_CREWAI_WORKER_QUEUE"
 DEFAULT_RATE_LIMIT_KEY = "crewai:max_rpm"
 DEFAULT_WORKER_QUEUE = "default"
 # The scheduler's charset for queue names (proto/fast_crewai/v1/scheduler.proto).
-_QUEUE_NAME = re.compile(r"^[A-Za-z0-9._:/-]{1,128}$")
+_QUEUE_NAME = re.compile(r"[A-Za-z0-9._:/-]{1,128}")
 MAX_CACHE_NAMESPACE_BYTES = 256
 MAX_CACHE_TTL = 365 * 86400.0
+
+
+def valid_queue_name(name: str) -> bool:
+    """A scheduler queue name: 1..128 characters of [A-Za-z0-9._:/-]."""
+    return bool(_QUEUE_NAME.fullmatch(name))
+
 
 # The acceleration areas, in the order patches are applied and reported.
 AREAS: tuple[str, ...] = ("memory", "cache", "database", "tasks")
@@ -323,7 +329,7 @@ class ClientConfig:
                               f"got {size} bytes")
         fan_out = _parse_bool(ENV_FAN_OUT, get(ENV_FAN_OUT), default=False)
         worker_queue = get(ENV_WORKER_QUEUE) or DEFAULT_WORKER_QUEUE
-        if not _QUEUE_NAME.match(worker_queue):
+        if not valid_queue_name(worker_queue):
             raise ConfigError(f'{ENV_WORKER_QUEUE}: expected 1..128 characters of '
                               f'[A-Za-z0-9._:/-], got "{worker_queue}"')
 

@@ -1,8 +1,7 @@
 """Fixtures of the cache suite.
 
-* `use_daemon(d)`: points this process's fast_crewai connection at daemon `d` (and sets the
-  given extra FAST_CREWAI_* variables); the suite-wide autouse fixture clears them afterwards.
-* `accelerated(**env)`: `use_daemon` plus `enable_acceleration()` with that environment.
+* `accelerated(**env)`: `use_daemon` (tests/python/conftest.py) plus `enable_acceleration()`
+  with that environment.
 * `run_worker(...)` / `start_worker(...)`: cache_worker.py in a subprocess with the daemon's
   endpoint, returning its RESULT JSON.
 * `counter`: a fresh file the counting tool appends to (tests/python/cache/cache_fakes.py).
@@ -21,20 +20,6 @@ from support import Daemon, clean_environ
 
 WORKER = Path(__file__).resolve().parent / "cache_worker.py"
 WORKER_TIMEOUT_S = 60.0
-
-
-@pytest.fixture
-def use_daemon(monkeypatch: pytest.MonkeyPatch) -> Callable[..., None]:
-    from fast_crewai.client.connection import reset_connection
-
-    def point(daemon: Daemon | str, **env: str) -> None:
-        endpoint = daemon if isinstance(daemon, str) else daemon.endpoint
-        monkeypatch.setenv("FAST_CREWAI_ENDPOINT", endpoint)
-        for key, value in env.items():
-            monkeypatch.setenv(key, value)
-        reset_connection()
-
-    return point
 
 
 @pytest.fixture

@@ -3,7 +3,7 @@
 * `crewai_home`: CrewAI's local storage (replay log) in a private tmp directory.
 * `dag_mode(**env)`: instruments the tasks patcher with FAST_CREWAI_TASKS=dag (plus `env`),
   with no daemon needed; the suite-wide fixture uninstruments it afterwards.
-* `use_daemon(d, **env)`: points this process's connection at daemon `d`.
+* `use_daemon(d, **env)` comes from tests/python/conftest.py.
 """
 
 from __future__ import annotations
@@ -21,20 +21,6 @@ def crewai_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("XDG_DATA_HOME", str(home))
     monkeypatch.setenv("CREWAI_STORAGE_DIR", "scheduler-tests")
     return home
-
-
-@pytest.fixture
-def use_daemon(monkeypatch: pytest.MonkeyPatch) -> Callable[..., None]:
-    from fast_crewai.client.connection import reset_connection
-
-    def point(daemon: Any, **env: str) -> None:
-        endpoint = daemon if isinstance(daemon, str) else daemon.endpoint
-        monkeypatch.setenv("FAST_CREWAI_ENDPOINT", endpoint)
-        for key, value in env.items():
-            monkeypatch.setenv(key, value)
-        reset_connection()
-
-    return point
 
 
 @pytest.fixture

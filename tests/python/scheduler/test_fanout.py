@@ -247,3 +247,52 @@ def test_inputs_json_cannot_carry_stay_in_process(daemon: Any, use_daemon: Calla
     finally:
         TasksPatcher().uninstrument()
     assert [o.raw for o in outputs] == [f"done #7 pid {os.getpid()}"]
+
+
+def test_inputs_over_the_daemons_payload_limit_stay_in_process(
+        start_daemon: Callable[..., Any], use_daemon: Callable[..., None],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """CreateRun refuses the run (RESOURCE_EXHAUSTED, nothing handed out): CrewAI's own loop
+    runs it, as it would without fast-crewai."""
+    from fast_crewai.config import get_config
+    from fast_crewai.patches.tasks import TasksPatcher
+    from fast_crewai.scheduler.remote import SchedulerClient
+
+    monkeypatch.syspath_prepend(str(HERE))
+    import fanout_crews
+
+    daemon = start_daemon("--scheduler_max_payload_bytes", "1K")
+    use_daemon(daemon, FAST_CREWAI_FAN_OUT="1")
+    TasksPatcher().instrument(get_config())
+    try:
+        outputs = fanout_crews.echo_crew().kickoff_for_each([{"n": 8, "pad": "x" * 2000}])
+    finally:
+        TasksPatcher().uninstrument()
+    assert [o.raw for o in outputs] == [f"done #8 pid {os.getpid()}"]
+    assert SchedulerClient().list_runs() == []
+
+
+def test_an_output_over_the_payload_limit_fails_its_input_at_once(
+        start_daemon: Callable[..., Any], use_daemon: Callable[..., None],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """CompleteNode refuses the output (RESOURCE_EXHAUSTED): the worker fails the input with
+    the daemon's reason instead of leaving the lease to lapse and the input to run again."""
+    from fast_crewai.scheduler import fanout
+    from fast_crewai.scheduler.remote import SchedulerClient
+    from fast_crewai.scheduler.worker import Worker
+
+    monkeypatch.syspath_prepend(str(HERE))
+    daemon = start_daemon("--scheduler_max_payload_bytes", "1K")
+    use_daemon(daemon)
+    client = SchedulerClient()
+    # A 701-digit input number: the input (~0.8 KB) fits, its output (the number in the
+    # description, the task's raw and the crew's raw) does not.
+    run = fanout.start_run("fanout_crews:echo_crew", [{"n": "3" + "0" * 700}], client=client,
+                           lease_seconds=60, max_attempts=3)
+    assert run is not None
+    stats = Worker(client, max_tasks=1, poll_wait=0.5).run()
+    assert (stats.leased, stats.completed, stats.failed) == (1, 0, 1)
+    with pytest.raises(fanout.FanOutError, match="output refused by the daemon") as failed:
+        fanout.collect(client, run, 1, timeout=30)
+    assert list(failed.value.failures) == [0]
+    assert "scheduler_max_payload_bytes" in failed.value.failures[0]

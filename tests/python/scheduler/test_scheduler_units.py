@@ -130,3 +130,42 @@ def test_worker_arguments_are_checked() -> None:
         Worker(concurrency=0)
     with pytest.raises(ValueError, match="max_tasks: must be at least 1"):
         Worker(max_tasks=0)
+
+
+def test_heartbeat_renews_a_short_lease_taken_during_a_long_wait() -> None:
+    """A 300 ms lease granted while the heartbeat waits on a 60 s lease is renewed within a
+    third of its own length, not when the 20 s wait for the long lease ends."""
+    import threading
+    import time
+
+    from fast_crewai.scheduler.types import Lease
+    from fast_crewai.scheduler.worker import Worker
+
+    renewals: list[tuple[float, tuple[str, ...]]] = []
+    renewed = threading.Event()
+
+    class Client:
+        def renew_leases(self, worker_id: str, lease_ids: Any) -> list[str]:
+            renewals.append((time.monotonic(), tuple(sorted(lease_ids))))
+            if "short" in lease_ids:
+                renewed.set()
+            return []
+
+    worker = Worker(Client(), worker_id="w")  # type: ignore[arg-type]
+    heartbeat = threading.Thread(target=worker._heartbeat, daemon=True)
+    with worker._lock:
+        worker._held["long"] = Lease("long", "r", "a", b"", 1, 60_000)
+    heartbeat.start()
+    time.sleep(0.2)  # the heartbeat is now waiting for the long lease
+    with worker._lock:
+        granted = time.monotonic()
+        worker._held["short"] = Lease("short", "r", "b", b"", 1, 300)
+        worker._lock.notify_all()
+    assert renewed.wait(5.0)
+    first = next(at for at, ids in renewals if "short" in ids)
+    assert first - granted < 0.3, f"first renewal {first - granted:.3f}s after the grant"
+    worker._heartbeat_stop.set()
+    with worker._lock:
+        worker._lock.notify_all()
+    heartbeat.join(5.0)
+    assert not heartbeat.is_alive()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import re
 import sys
 
 from fast_crewai.config import ClientConfig, Endpoint
@@ -12,14 +11,6 @@ from fast_crewai.errors import ConfigError
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2
-
-_QUEUE = re.compile(r"^[A-Za-z0-9._:/-]{1,128}$")
-
-
-def valid_queue(name: str) -> bool:
-    """A scheduler queue name: 1..128 characters of [A-Za-z0-9._:/-]."""
-    return bool(_QUEUE.match(name))
-
 
 def add_connection_arguments(parser: argparse.ArgumentParser) -> None:
     """--endpoint and --json, common to commands that talk to the daemon."""

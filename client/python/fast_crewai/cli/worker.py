@@ -22,6 +22,7 @@ import time
 from typing import Any
 
 from fast_crewai.cli import common
+from fast_crewai.config import valid_queue_name
 from fast_crewai.errors import ConfigError, FastCrewAIError
 
 
@@ -53,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
             config = config.replace(worker_queue=args.queue)
     except ConfigError as e:
         return common.fail_usage(e)
-    if not common.valid_queue(config.worker_queue):
+    if not valid_queue_name(config.worker_queue):
         print(f'fast-crewai: --queue: expected 1..128 characters of [A-Za-z0-9._:/-], got '
               f'"{config.worker_queue}"', file=sys.stderr)
         return common.EXIT_USAGE

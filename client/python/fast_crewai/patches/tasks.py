@@ -134,13 +134,14 @@ def _kickoff_for_each(patcher: Patcher) -> Wrapper:
         client = SchedulerClient()
         if not client.available():
             return wrapped(*args, **kwargs)
-        from fast_crewai.errors import DaemonUnavailable
+        from fast_crewai.errors import DaemonUnavailable, ResourceExhausted
 
         inputs = list(bound.get("inputs") or [])
         try:
             run = fanout.start_run(reference, inputs, client=client) if inputs else None
-        except (DaemonUnavailable, ValueError) as e:
-            # Nothing was handed out (daemon gone, or inputs JSON cannot carry): CrewAI's loop.
+        except (DaemonUnavailable, ResourceExhausted, ValueError) as e:
+            # Nothing was handed out (daemon gone, inputs JSON cannot carry, or over the
+            # daemon's payload or node limits): CrewAI's loop.
             _log.debug("fast-crewai: kickoff_for_each stays in-process: %s", e)
             return wrapped(*args, **kwargs)
         if run is None:

@@ -4,11 +4,11 @@ A Worker runs `concurrency` slot threads; each long-polls LeaseNodes on the queu
 node and runs the lease's `factory().kickoff(inputs=...)` itself (no hand-off, so a warm
 worker starts an input as soon as the daemon answers),
 and ends the lease with CompleteNode (the CrewOutput as JSON, fanout.crew_output_to_json) or
-FailNode (the error; retryable when the caller asked for it). A heartbeat thread renews every
-held lease every third of the shortest lease length; a lease the daemon reports lost is never
-completed (another worker has the input, or the run was cancelled). When the daemon is
-unreachable the worker keeps retrying; results of leases that lapsed meanwhile are refused
-by the daemon and dropped here.
+FailNode (the error; retryable when the caller asked for it). A heartbeat thread renews the
+held leases once any of them is a third of its length old (a new lease wakes it); a lease the
+daemon reports lost is never completed (another worker has the input, or the run was
+cancelled). When the daemon is unreachable the worker keeps retrying; results of leases that
+lapsed meanwhile are refused by the daemon and dropped here.
 
 Stops after `max_tasks` leases (when set) once they are finished, or after `idle_exit`
 seconds without work (when set), or when `stop()` is called.
@@ -40,6 +40,8 @@ POLL_WAIT_S = 2.0
 # Pause after a failed call before trying again.
 RETRY_PAUSE_S = 0.5
 MAX_ERROR_TEXT = 4000
+# How often the heartbeat thread looks again while no lease is held (a new lease wakes it).
+IDLE_HEARTBEAT_S = 1.0
 
 
 def default_worker_id() -> str:
@@ -85,9 +87,10 @@ class Worker:
         self._heartbeat_stop = threading.Event()  # set once every lease is ended
         self._factories: dict[str, Callable[[], Any]] = {}
         self._factories_lock = threading.Lock()
-        # The first kickoff of each factory runs alone: CrewAI sets up process-wide state lazily
-        # on a first kickoff (event listeners, imports), which concurrent first kickoffs race on.
-        self._warm: set[str] = set()
+        # The first kickoff in this process runs alone: CrewAI sets up process-wide state lazily
+        # on a first kickoff (event listeners, imports), which concurrent first kickoffs race on
+        # whichever factory built their crews.
+        self._warm = threading.Event()
         self._first_run_lock = threading.Lock()
 
     def stop(self) -> None:
@@ -114,6 +117,8 @@ class Worker:
             for slot in slots:
                 slot.join()
             self._heartbeat_stop.set()
+            with self._lock:
+                self._lock.notify_all()
             heartbeat.join(timeout=5)
         return self.stats
 
@@ -157,6 +162,7 @@ class Worker:
                     self._held[lease.lease_id] = lease
                     self.stats.leased += 1
                     self._last_finish = time.monotonic()
+                    self._lock.notify_all()  # the heartbeat times this lease's renewals
                 self._execute(lease)
 
     # ---- one lease ----------------------------------------------------------------------------
@@ -196,14 +202,15 @@ class Worker:
         self._finish(lease, output=data)
 
     def _kickoff(self, reference: str, inputs: dict[str, Any]) -> Any:
-        if reference not in self._warm:
+        factory = self._factory(reference)
+        if not self._warm.is_set():
             with self._first_run_lock:
-                if reference not in self._warm:
+                if not self._warm.is_set():
                     try:
-                        return self._factory(reference)().kickoff(inputs=inputs)
+                        return factory().kickoff(inputs=inputs)
                     finally:
-                        self._warm.add(reference)
-        return self._factory(reference)().kickoff(inputs=inputs)
+                        self._warm.set()
+        return factory().kickoff(inputs=inputs)
 
     def _finish(self, lease: Lease, *, output: bytes | None = None, error: str = "",
                 retryable: bool = False) -> None:
@@ -225,11 +232,13 @@ class Worker:
         except errors.FailedPrecondition as e:
             self.stats.lost += 1
             self._log(f"node {lease.node_id}: result refused ({e})")
-        except errors.InvalidArgument as e:
-            if output is None:
-                raise
-            # e.g. an output over scheduler_max_payload_bytes: the input fails, clearly.
-            self._finish(lease, error=f"output refused by the daemon: {e}")
+        except errors.ResourceExhausted as e:
+            if output is None:  # an error text over a small scheduler_max_payload_bytes
+                self._log(f"node {lease.node_id}: cannot report the result: {e}")
+                return
+            # An output over scheduler_max_payload_bytes (RESOURCE_EXHAUSTED, the lease stays
+            # held): the input fails, clearly, instead of lapsing and running again.
+            self._finish(lease, error=f"output refused by the daemon: {e}"[:MAX_ERROR_TEXT])
             return
         except errors.FastCrewAIError as e:
             self._log(f"node {lease.node_id}: cannot report the result: {e}")
@@ -255,19 +264,38 @@ class Worker:
     # ---- heartbeat ----------------------------------------------------------------------------
 
     def _heartbeat(self) -> None:
+        """Renews every held lease once any of them is a third of its length old. A slot that
+        takes a lease wakes this thread, so a short lease granted during a long wait is still
+        renewed within a third of its length (not after the wait sized for the older leases)."""
+        due: dict[str, float] = {}  # lease id -> when it needs renewing; this thread only
         while not self._heartbeat_stop.is_set():
             with self._lock:
                 held = dict(self._held)
-            shortest = min((lease.lease_millis for lease in held.values()), default=3000)
-            interval = max(shortest, 30) / 3000.0
-            if held:
+            now = time.monotonic()
+            for lease_id in due.keys() - held.keys():
+                del due[lease_id]
+            for lease_id, lease in held.items():
+                due.setdefault(lease_id, now + _renew_interval(lease))
+            if held and min(due.values()) <= now:
                 try:
                     lost = self.client.renew_leases(self.worker_id, held.keys())
                 except errors.FastCrewAIError as e:
                     _log.debug("fast-crewai worker: renew failed: %s", e)
                     lost = []
+                renewed = time.monotonic()
+                for lease_id, lease in held.items():
+                    due[lease_id] = renewed + _renew_interval(lease)
                 if lost:
                     with self._lock:
                         self._lost.update(lost)
                     self._log(f"leases lost: {', '.join(lost)}")
-            self._heartbeat_stop.wait(interval)
+            wait = max(min(due.values(), default=now + IDLE_HEARTBEAT_S) - time.monotonic(), 0.0)
+            with self._lock:
+                self._lock.wait_for(
+                    lambda: self._heartbeat_stop.is_set() or bool(self._held.keys() - due.keys()),
+                    timeout=wait)
+
+
+def _renew_interval(lease: Lease) -> float:
+    """A third of the lease (at least 10 ms), in seconds."""
+    return max(lease.lease_millis, 30) / 3000.0

@@ -78,8 +78,9 @@ class SchedulerServiceServicer(object):
 
     def CreateRun(self, request, context):
         """Creates a run from a graph of nodes. INVALID_ARGUMENT for a cycle (the message names the
-        nodes on it), a dependency on an unknown node, a duplicate or malformed node id, or an
-        oversized payload. Acknowledged runs are durable.
+        nodes on it), a dependency on an unknown node, a duplicate or malformed node id;
+        RESOURCE_EXHAUSTED for an oversized payload or too many nodes. Acknowledged runs are
+        durable.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -143,7 +144,8 @@ class SchedulerServiceServicer(object):
 
     def CompleteNode(self, request, context):
         """Ends a lease with the node's output. FAILED_PRECONDITION when the lease lapsed, was
-        completed or failed already, or its run was cancelled; NOT_FOUND for an unknown lease id.
+        completed or failed already, or its run was cancelled; NOT_FOUND for an unknown lease id;
+        RESOURCE_EXHAUSTED for an output over the payload limit (the lease stays held).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
