@@ -110,49 +110,9 @@ def _rag_init(patcher: Patcher) -> Wrapper:
 
 
 _SAVE = ("value", "metadata")
+_SAVE_DEFAULTS = {"metadata": None}
 _SEARCH = ("query", "limit", "filter", "score_threshold")
 _SEARCH_DEFAULTS = {"limit": 5, "filter": None, "score_threshold": 0.6}
-
-
-def _rag_save(patcher: Patcher) -> Wrapper:
-    del patcher
-
-    def wrapper(wrapped: Callable[..., Any], instance: Any, args: tuple, kwargs: dict) -> Any:
-        store = _store_of(instance)
-        if store is None:
-            return wrapped(*args, **kwargs)
-        bound = _bind(_SAVE, args, kwargs, {"metadata": None})
-        store.save(bound["value"], bound["metadata"], lambda: wrapped(*args, **kwargs))
-        return None
-
-    return wrapper
-
-
-def _rag_search(patcher: Patcher) -> Wrapper:
-    del patcher
-
-    def wrapper(wrapped: Callable[..., Any], instance: Any, args: tuple, kwargs: dict) -> Any:
-        store = _store_of(instance)
-        if store is None:
-            return wrapped(*args, **kwargs)
-        bound = _bind(_SEARCH, args, kwargs, _SEARCH_DEFAULTS)
-        return store.search(bound["query"], bound["limit"], bound["filter"],
-                            bound["score_threshold"], local=lambda: wrapped(*args, **kwargs))
-
-    return wrapper
-
-
-def _rag_reset(patcher: Patcher) -> Wrapper:
-    del patcher
-
-    def wrapper(wrapped: Callable[..., Any], instance: Any, args: tuple, kwargs: dict) -> Any:
-        store = _store_of(instance)
-        if store is None:
-            return wrapped(*args, **kwargs)
-        store.reset(lambda: wrapped(*args, **kwargs))
-        return None
-
-    return wrapper
 
 
 def _run_local(coroutine_function: Callable[..., Any], args: tuple, kwargs: dict) -> Any:
@@ -160,41 +120,33 @@ def _run_local(coroutine_function: Callable[..., Any], args: tuple, kwargs: dict
     return asyncio.run(coroutine_function(*args, **kwargs))
 
 
-def _rag_asave(patcher: Patcher) -> Wrapper:
-    del patcher
+def _delegate(method: str, names: tuple[str, ...] = (), defaults: dict | None = None, *,
+              is_async: bool = False) -> Callable[[Patcher], Wrapper]:
+    """A wrapper that hands CrewAI's `method(names...)` to the daemon store attached by the
+    __init__ patch, with CrewAI's own method as the store's `local` side (used while the daemon
+    is away). Objects without a store (daemon unreachable at construction) keep CrewAI's
+    method. The async variants run the store call in a worker thread, as CrewAI's do."""
+    defaults = defaults or {}
 
-    def wrapper(wrapped: Callable[..., Any], instance: Any, args: tuple, kwargs: dict) -> Any:
-        store = _store_of(instance)
-        if store is None:
-            return wrapped(*args, **kwargs)
-        bound = _bind(_SAVE, args, kwargs, {"metadata": None})
+    def factory(patcher: Patcher) -> Wrapper:
+        del patcher
 
-        async def run() -> None:
-            await asyncio.to_thread(store.save, bound["value"], bound["metadata"],
-                                    lambda: _run_local(wrapped, args, kwargs))
+        def wrapper(wrapped: Callable[..., Any], instance: Any, args: tuple,
+                    kwargs: dict) -> Any:
+            store = _store_of(instance)
+            if store is None:
+                return wrapped(*args, **kwargs)
+            bound = _bind(names, args, kwargs, defaults)
+            values = [bound[name] for name in names]
+            call = getattr(store, method)
+            if not is_async:
+                return call(*values, local=lambda: wrapped(*args, **kwargs))
+            return asyncio.to_thread(call, *values,
+                                     local=lambda: _run_local(wrapped, args, kwargs))
 
-        return run()
+        return wrapper
 
-    return wrapper
-
-
-def _rag_asearch(patcher: Patcher) -> Wrapper:
-    del patcher
-
-    def wrapper(wrapped: Callable[..., Any], instance: Any, args: tuple, kwargs: dict) -> Any:
-        store = _store_of(instance)
-        if store is None:
-            return wrapped(*args, **kwargs)
-        bound = _bind(_SEARCH, args, kwargs, _SEARCH_DEFAULTS)
-
-        async def run() -> Any:
-            return await asyncio.to_thread(
-                store.search, bound["query"], bound["limit"], bound["filter"],
-                bound["score_threshold"], local=lambda: _run_local(wrapped, args, kwargs))
-
-        return run()
-
-    return wrapper
+    return factory
 
 
 # ---- LTMSQLiteStorage ------------------------------------------------------------------------
@@ -229,62 +181,7 @@ def _ltm_init(patcher: Patcher) -> Wrapper:
 
 _LTM_SAVE = ("task_description", "metadata", "datetime", "score")
 _LTM_LOAD = ("task_description", "latest_n")
-
-
-def _ltm_save(patcher: Patcher, *, is_async: bool = False) -> Wrapper:
-    del patcher
-
-    def wrapper(wrapped: Callable[..., Any], instance: Any, args: tuple, kwargs: dict) -> Any:
-        store = _store_of(instance)
-        if store is None:
-            return wrapped(*args, **kwargs)
-        b = _bind(_LTM_SAVE, args, kwargs, {})
-        if not is_async:
-            return store.save(b["task_description"], b["metadata"], b["datetime"], b["score"],
-                              lambda: wrapped(*args, **kwargs))
-        return asyncio.to_thread(store.save, b["task_description"], b["metadata"],
-                                 b["datetime"], b["score"],
-                                 lambda: _run_local(wrapped, args, kwargs))
-
-    return wrapper
-
-
-def _ltm_load(patcher: Patcher, *, is_async: bool = False) -> Wrapper:
-    del patcher
-
-    def wrapper(wrapped: Callable[..., Any], instance: Any, args: tuple, kwargs: dict) -> Any:
-        store = _store_of(instance)
-        if store is None:
-            return wrapped(*args, **kwargs)
-        b = _bind(_LTM_LOAD, args, kwargs, {"latest_n": 3})
-        if not is_async:
-            return store.load(b["task_description"], b["latest_n"],
-                              lambda: wrapped(*args, **kwargs))
-        return asyncio.to_thread(store.load, b["task_description"], b["latest_n"],
-                                 lambda: _run_local(wrapped, args, kwargs))
-
-    return wrapper
-
-
-def _ltm_reset(patcher: Patcher, *, is_async: bool = False) -> Wrapper:
-    del patcher
-
-    def wrapper(wrapped: Callable[..., Any], instance: Any, args: tuple, kwargs: dict) -> Any:
-        store = _store_of(instance)
-        if store is None:
-            return wrapped(*args, **kwargs)
-        if not is_async:
-            return store.reset(lambda: wrapped(*args, **kwargs))
-        return asyncio.to_thread(store.reset, lambda: _run_local(wrapped, args, kwargs))
-
-    return wrapper
-
-
-def _async(factory: Callable[..., Wrapper]) -> Callable[[Patcher], Wrapper]:
-    def make(patcher: Patcher) -> Wrapper:
-        return factory(patcher, is_async=True)
-
-    return make
+_LTM_LOAD_DEFAULTS = {"latest_n": 3}
 
 
 class LegacyMemoryPatcher(Patcher):
@@ -295,16 +192,23 @@ class LegacyMemoryPatcher(Patcher):
     instruments = (LEGACY_CREWAI,)
     targets = (
         WrapMethod(_RAG_MODULE, "RAGStorage.__init__", _rag_init),
-        WrapMethod(_RAG_MODULE, "RAGStorage.save", _rag_save),
-        WrapMethod(_RAG_MODULE, "RAGStorage.search", _rag_search),
-        WrapMethod(_RAG_MODULE, "RAGStorage.reset", _rag_reset),
-        OptionalWrapMethod(_RAG_MODULE, "RAGStorage.asave", _rag_asave),
-        OptionalWrapMethod(_RAG_MODULE, "RAGStorage.asearch", _rag_asearch),
+        WrapMethod(_RAG_MODULE, "RAGStorage.save", _delegate("save", _SAVE, _SAVE_DEFAULTS)),
+        WrapMethod(_RAG_MODULE, "RAGStorage.search",
+                   _delegate("search", _SEARCH, _SEARCH_DEFAULTS)),
+        WrapMethod(_RAG_MODULE, "RAGStorage.reset", _delegate("reset")),
+        OptionalWrapMethod(_RAG_MODULE, "RAGStorage.asave",
+                           _delegate("save", _SAVE, _SAVE_DEFAULTS, is_async=True)),
+        OptionalWrapMethod(_RAG_MODULE, "RAGStorage.asearch",
+                           _delegate("search", _SEARCH, _SEARCH_DEFAULTS, is_async=True)),
         WrapMethod(_LTM_MODULE, "LTMSQLiteStorage.__init__", _ltm_init),
-        WrapMethod(_LTM_MODULE, "LTMSQLiteStorage.save", _ltm_save),
-        WrapMethod(_LTM_MODULE, "LTMSQLiteStorage.load", _ltm_load),
-        WrapMethod(_LTM_MODULE, "LTMSQLiteStorage.reset", _ltm_reset),
-        OptionalWrapMethod(_LTM_MODULE, "LTMSQLiteStorage.asave", _async(_ltm_save)),
-        OptionalWrapMethod(_LTM_MODULE, "LTMSQLiteStorage.aload", _async(_ltm_load)),
-        OptionalWrapMethod(_LTM_MODULE, "LTMSQLiteStorage.areset", _async(_ltm_reset)),
+        WrapMethod(_LTM_MODULE, "LTMSQLiteStorage.save", _delegate("save", _LTM_SAVE)),
+        WrapMethod(_LTM_MODULE, "LTMSQLiteStorage.load",
+                   _delegate("load", _LTM_LOAD, _LTM_LOAD_DEFAULTS)),
+        WrapMethod(_LTM_MODULE, "LTMSQLiteStorage.reset", _delegate("reset")),
+        OptionalWrapMethod(_LTM_MODULE, "LTMSQLiteStorage.asave",
+                           _delegate("save", _LTM_SAVE, is_async=True)),
+        OptionalWrapMethod(_LTM_MODULE, "LTMSQLiteStorage.aload",
+                           _delegate("load", _LTM_LOAD, _LTM_LOAD_DEFAULTS, is_async=True)),
+        OptionalWrapMethod(_LTM_MODULE, "LTMSQLiteStorage.areset",
+                           _delegate("reset", is_async=True)),
     )
