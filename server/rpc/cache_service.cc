@@ -11,6 +11,7 @@
 #include "absl/status/status.h"
 #include "absl/synchronization/mutex.h"
 #include "server/rpc/status_conversion.h"
+#include "server/rpc/wait_reactor.h"
 
 namespace fast_crewai {
 namespace {
@@ -59,61 +60,30 @@ void ToProto(const cache::CacheStats& s, v1::CacheStatsResponse* out) {
 // A Get: answered at once, or parked in the cache until a Put, ReleaseClaim, the ticker or a
 // cancellation resolves it. Exactly one of the cache's callback and a successful CancelWait
 // finishes it; it deletes itself in OnDone (always the last reaction).
-class GetReactor final : public grpc::ServerUnaryReactor {
+class GetReactor final : public WaitReactor {
  public:
   GetReactor(cache::ToolCache* cache, Clock* clock, const v1::CacheGetRequest* request,
              v1::CacheGetResponse* response)
-      : cache_(cache), clock_(clock), key_(FromProto(request->key())), response_(response) {
+      : WaitReactor("cancelled while waiting for the claimer"),
+        cache_(cache),
+        clock_(clock),
+        key_(FromProto(request->key())),
+        response_(response) {
     cache::LookupOptions options;
     options.claim = request->claim();
     options.lease = absl::Milliseconds(request->lease_millis());
     options.wait = absl::Milliseconds(request->wait_millis());
-    // Runs inside the handler: OnDone cannot run before the handler returns, so `this` stays
-    // valid here even if the callback finishes the call on another thread meanwhile.
-    const uint64_t wait_id = cache_->Lookup(
-        key_, options, [this](absl::StatusOr<cache::LookupResult> result) {
-          Complete(std::move(result));
-        });
-    bool cancel = false;
-    {
-      absl::MutexLock lock(&mu_);
-      if (!finished_ && wait_id != 0) {
-        wait_id_ = wait_id;
-        cancel = cancelled_;
-      }
-    }
-    if (cancel) CancelNow(wait_id);
+    Registered(cache_->Lookup(key_, options,
+                              [this](absl::StatusOr<cache::LookupResult> result) {
+                                Complete(std::move(result));
+                              }));
   }
-
-  void OnCancel() override {
-    uint64_t wait_id = 0;
-    {
-      absl::MutexLock lock(&mu_);
-      cancelled_ = true;
-      if (finished_) return;
-      wait_id = wait_id_;
-    }
-    if (wait_id != 0) CancelNow(wait_id);
-  }
-
-  void OnDone() override { delete this; }
 
  private:
-  void CancelNow(uint64_t wait_id) {
-    if (cache_->CancelWait(key_, wait_id)) {
-      {
-        absl::MutexLock lock(&mu_);
-        finished_ = true;
-      }
-      Finish(grpc::Status(grpc::StatusCode::CANCELLED, "cancelled while waiting for the claimer"));
-    }
-  }
+  bool CancelWait(uint64_t wait_id) override { return cache_->CancelWait(key_, wait_id); }
 
   void Complete(absl::StatusOr<cache::LookupResult> result) {
-    {
-      absl::MutexLock lock(&mu_);
-      finished_ = true;
-    }
+    MarkFinished();
     if (!result.ok()) {
       Finish(ToGrpcStatus(result.status()));
       return;
@@ -126,10 +96,6 @@ class GetReactor final : public grpc::ServerUnaryReactor {
   Clock* const clock_;
   const cache::CacheKey key_;
   v1::CacheGetResponse* const response_;
-  absl::Mutex mu_;
-  uint64_t wait_id_ ABSL_GUARDED_BY(mu_) = 0;
-  bool finished_ ABSL_GUARDED_BY(mu_) = false;
-  bool cancelled_ ABSL_GUARDED_BY(mu_) = false;
 };
 
 class WatchReactor;

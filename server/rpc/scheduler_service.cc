@@ -13,6 +13,7 @@
 #include "absl/synchronization/mutex.h"
 #include "server/rpc/dispatch.h"
 #include "server/rpc/status_conversion.h"
+#include "server/rpc/wait_reactor.h"
 #include "server/util/status_macros.h"
 
 namespace fast_crewai {
@@ -114,62 +115,29 @@ absl::StatusOr<std::vector<Enum>> States(const Proto& states, int max) {
 // LeaseNodes: answered at once, or parked in the core until a node becomes ready, the wait
 // runs out, the call is cancelled or the daemon stops. Exactly one of the core's callback and
 // a successful CancelLeaseWait finishes it; it deletes itself in OnDone (always last).
-class LeaseReactor final : public grpc::ServerUnaryReactor {
+class LeaseReactor final : public WaitReactor {
  public:
   LeaseReactor(sc::Scheduler* scheduler, const v1::LeaseNodesRequest* request,
                v1::LeaseNodesResponse* response)
-      : scheduler_(scheduler), response_(response) {
+      : WaitReactor("cancelled while waiting for a node"),
+        scheduler_(scheduler),
+        response_(response) {
     sc::LeaseQuery query;
     query.worker_id = request->worker_id();
     query.queue = request->queue();
     query.max_nodes = request->max_nodes();
     query.wait = absl::Milliseconds(request->wait_millis());
-    // OnDone cannot run before the handler returns, so `this` stays valid here even if the
-    // callback finishes the call on another thread meanwhile.
-    const uint64_t wait_id = scheduler_->LeaseNodes(
+    Registered(scheduler_->LeaseNodes(
         query, [this](absl::StatusOr<std::vector<sc::LeaseGrant>> result) {
           Complete(std::move(result));
-        });
-    bool cancel = false;
-    {
-      absl::MutexLock lock(&mu_);
-      if (!finished_ && wait_id != 0) {
-        wait_id_ = wait_id;
-        cancel = cancelled_;
-      }
-    }
-    if (cancel) CancelNow(wait_id);
+        }));
   }
-
-  void OnCancel() override {
-    uint64_t wait_id = 0;
-    {
-      absl::MutexLock lock(&mu_);
-      cancelled_ = true;
-      if (finished_) return;
-      wait_id = wait_id_;
-    }
-    if (wait_id != 0) CancelNow(wait_id);
-  }
-
-  void OnDone() override { delete this; }
 
  private:
-  void CancelNow(uint64_t wait_id) {
-    if (scheduler_->CancelLeaseWait(wait_id)) {
-      {
-        absl::MutexLock lock(&mu_);
-        finished_ = true;
-      }
-      Finish(grpc::Status(grpc::StatusCode::CANCELLED, "cancelled while waiting for a node"));
-    }
-  }
+  bool CancelWait(uint64_t wait_id) override { return scheduler_->CancelLeaseWait(wait_id); }
 
   void Complete(absl::StatusOr<std::vector<sc::LeaseGrant>> result) {
-    {
-      absl::MutexLock lock(&mu_);
-      finished_ = true;
-    }
+    MarkFinished();
     if (!result.ok()) {
       Finish(ToGrpcStatus(result.status()));
       return;
@@ -181,10 +149,6 @@ class LeaseReactor final : public grpc::ServerUnaryReactor {
 
   sc::Scheduler* const scheduler_;
   v1::LeaseNodesResponse* const response_;
-  absl::Mutex mu_;
-  uint64_t wait_id_ ABSL_GUARDED_BY(mu_) = 0;
-  bool finished_ ABSL_GUARDED_BY(mu_) = false;
-  bool cancelled_ ABSL_GUARDED_BY(mu_) = false;
 };
 
 // ---------------------------------------------------------------------------------------
