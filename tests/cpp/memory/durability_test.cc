@@ -25,12 +25,14 @@
 #include "server/memory/memory_db.h"
 #include "server/memory/memory_store.h"
 #include "tests/cpp/memory/memory_test_util.h"
+#include "tests/cpp/testing/kill_child.h"
 #include "tests/cpp/testing/status_matchers.h"
 #include "tests/cpp/testing/temp_dir.h"
 
 namespace fast_crewai::memory {
 namespace {
 
+using ::fast_crewai::testing::ReadAcksThenKill;
 using ::fast_crewai::testing::StatusIs;
 using ::fast_crewai::testing::TempDir;
 using ::testing::ElementsAre;
@@ -217,23 +219,7 @@ TEST(DurabilityTest, AcknowledgedWritesSurviveSigkill) {
     ::_exit(0);
   }
   ::close(fds[1]);
-  std::string acks;
-  char buf[4096];
-  bool killed = false;
-  while (true) {
-    const ssize_t n = ::read(fds[0], buf, sizeof(buf));
-    if (n <= 0) break;  // EOF once the child is gone
-    acks.append(buf, static_cast<size_t>(n));
-    if (!killed && std::count(acks.begin(), acks.end(), '\n') >= 400) {
-      ASSERT_EQ(::kill(pid, SIGKILL), 0);
-      killed = true;
-    }
-  }
-  ::close(fds[0]);
-  int wstatus = 0;
-  ASSERT_EQ(::waitpid(pid, &wstatus, 0), pid);
-  ASSERT_TRUE(WIFSIGNALED(wstatus)) << "child exited with " << WEXITSTATUS(wstatus);
-  EXPECT_EQ(WTERMSIG(wstatus), SIGKILL);
+  ASSERT_OK_AND_ASSIGN(const std::string acks, ReadAcksThenKill(fds[0], pid, 400));
 
   std::vector<std::string> acked;
   for (absl::string_view line : absl::StrSplit(acks, '\n', absl::SkipEmpty())) {

@@ -20,12 +20,14 @@
 #include "gtest/gtest.h"
 #include "server/scheduler/scheduler.h"
 #include "tests/cpp/scheduler/scheduler_test_util.h"
+#include "tests/cpp/testing/kill_child.h"
 #include "tests/cpp/testing/status_matchers.h"
 #include "tests/cpp/testing/temp_dir.h"
 
 namespace fast_crewai::scheduler {
 namespace {
 
+using ::fast_crewai::testing::ReadAcksThenKill;
 using ::fast_crewai::testing::TempDir;
 using testing::LeaseNow;
 using testing::Node;
@@ -76,23 +78,7 @@ TEST(SchedulerDurabilityTest, AcknowledgedCallsSurviveSigkill) {
     ::_exit(0);
   }
   ::close(fds[1]);
-  std::string acks;
-  char buf[4096];
-  bool killed = false;
-  while (true) {
-    const ssize_t n = ::read(fds[0], buf, sizeof(buf));
-    if (n <= 0) break;
-    acks.append(buf, static_cast<size_t>(n));
-    if (!killed && static_cast<size_t>(std::count(acks.begin(), acks.end(), '\n')) >= kKillAfter) {
-      ASSERT_EQ(::kill(pid, SIGKILL), 0);
-      killed = true;
-    }
-  }
-  ::close(fds[0]);
-  int wstatus = 0;
-  ASSERT_EQ(::waitpid(pid, &wstatus, 0), pid);
-  ASSERT_TRUE(WIFSIGNALED(wstatus)) << "child exited with " << WEXITSTATUS(wstatus);
-  EXPECT_EQ(WTERMSIG(wstatus), SIGKILL);
+  ASSERT_OK_AND_ASSIGN(const std::string acks, ReadAcksThenKill(fds[0], pid, kKillAfter));
 
   const std::string path = dir.path() + "/scheduler.db";
   {
