@@ -17,7 +17,8 @@
 
 2. load() by crew size (--crew-sizes, default 5,12,50 task rows): CrewAI's load() opens the
    file, reads every row and JSON-decodes output and inputs, so its cost grows with the rows;
-   so does ours (a fresh copy of every cached row). Timed call by call, interleaved:
+   so does ours (fresh dicts and lists from every cached row's snapshot). Timed call by call,
+   interleaved:
      * own kickoff: the storage that wrote the kickoff (what a crew's own load() is);
      * from the daemon: a fresh storage loading the project's latest kickoff (one
        LoadTaskOutputs RPC, then JSON-decoding every row, as CrewAI does);
@@ -30,6 +31,9 @@
        writers share each commit's fsync (group commit). This is the target's comparison.
      * for reference only (not the target: the client batches): AddTaskOutputs with 10 rows
        per RPC, one transaction per call.
+
+   The daemon's write path without the Python client's cost (C++ gRPC clients, same peer):
+   build/bench/persistence/daemon_write_bench.
 
 Ratios are peer / fast-crewai for latency, fast-crewai / peer for throughput: above 1 means
 fast-crewai is faster. Targets (docs/persistence.md): load before every task >= 20x, durable

@@ -1,9 +1,13 @@
 // The persistence core alone (no gRPC, no Python) against SQLite, side by side in one run
 // (Google Benchmark; built, never run by the tests):
 //
-//   build/bench/persistence/persistence_bench --benchmark_min_time=2
-//       --benchmark_repetitions=3 --benchmark_enable_random_interleaving=true
+//   build/bench/persistence/persistence_bench --benchmark_min_time=1
+//       --benchmark_repetitions=10 --benchmark_enable_random_interleaving=true
 //       --benchmark_report_aggregates_only=true           (one command line)
+//
+// Use many short repetitions: on a shared disk one fsync swings between 0.15 and 5 ms within
+// minutes, so a single 2 s repetition of either side can be off by 4x (medians of 3 once showed
+// the store at 0.27x SQLite with one thread; 10 interleaved repetitions show parity).
 //
 // Durable writes per second from T threads, every write acknowledged only once durable:
 //  * BM_StoreAddTaskOutput:   PersistenceStore::AddTaskOutput, synchronous=FULL; concurrent

@@ -103,6 +103,36 @@ def test_same_calls_same_rows_as_crewai(daemon: Any, use_daemon: Callable[[Any],
         _without_timestamps(load_task_outputs(reference.db_path))
 
 
+def test_load_hands_out_copies_at_every_level(daemon: Any, use_daemon: Callable[[Any], None],
+                                             crewai_home: Any, reference: Any) -> None:
+    """As with CrewAI's load() (fresh json.loads every time), changing anything nested in what
+    load() returned, or the dicts given to add(), changes no later load()."""
+    from fast_crewai.persistence.kickoff import DaemonKickoffStorage
+
+    use_daemon(daemon)
+    ours = DaemonKickoffStorage(mirror=False)
+    task = _task("a")
+    expected = []
+    for storage in (ours, reference):
+        storage.delete_all()
+        output, inputs = _output("a"), {"topic": "otters", "tags": ["x", {"k": 1}]}
+        storage.add(task, output, 0, False, inputs)
+        output["messages"].append({"role": "late"})
+        inputs["tags"][1]["k"] = 2
+        first = storage.load()
+        expected.append(_without_timestamps(storage.load()))
+        first[0]["output"]["messages"][0]["content"] = "changed"
+        first[0]["output"]["messages"].append({"role": "added"})
+        first[0]["output"]["json_dict"]["n"].append(3)
+        first[0]["inputs"]["tags"][1]["k"] = 3
+        first[0]["task_index"] = 9
+        first.append({})
+        assert _without_timestamps(storage.load()) == expected[-1]
+    assert expected[0] == expected[1]
+    assert expected[0][0]["inputs"] == {"topic": "otters", "tags": ["x", {"k": 1}]}
+    assert len(expected[0][0]["output"]["messages"]) == 1
+
+
 def test_kickoffs_keep_their_logs_and_replay_finds_them(
         daemon: Any, use_daemon: Callable[[Any], None], crewai_home: Any) -> None:
     from fast_crewai.persistence.kickoff import DaemonKickoffStorage, hard_reset
