@@ -329,6 +329,12 @@ absl::Status Daemon::BuildCoresAndServices() {
   memory_options.search_concurrency = config_.memory.search_threads;
   memory_options.sync = config_.memory.sync_full ? persistence::SqliteSync::kFull
                                                  : persistence::SqliteSync::kNormal;
+  // Writes block on group commit, so the pool must be wide enough for concurrent writers to
+  // meet in one transaction; searches use the store's own oneTBB arena for their scans. It
+  // also leads queued callback-write groups (its closer is registered after the store's: it
+  // drains first).
+  memory_executor_ = std::make_unique<ThreadPoolExecutor>(kMemoryExecutorThreads, "memory-rpc");
+  memory_options.write_executor = memory_executor_.get();
   ASSIGN_OR_RETURN(memory_store_, memory::MemoryStore::Open(memory_options));
   AddCloser([this] {
     absl::Status closed = memory_store_->Close();
@@ -338,9 +344,6 @@ absl::Status Daemon::BuildCoresAndServices() {
       LogError("memory store close failed", {{"error", closed.ToString()}});
     }
   });
-  // Writes block on group commit, so the pool must be wide enough for concurrent writers to
-  // meet in one transaction; searches use the store's own oneTBB arena for their scans.
-  memory_executor_ = std::make_unique<ThreadPoolExecutor>(kMemoryExecutorThreads, "memory-rpc");
   AddCloser([this] { memory_executor_->Shutdown(); });
 
   // Tool-result cache: in memory, written through to cache.db with --cache_persist. Its ticker

@@ -84,6 +84,10 @@ class MemoryStoreImpl final : public MemoryStore {
   absl::Status LoadAll();
 
   absl::StatusOr<SaveResult> Save(absl::string_view ns, std::vector<Record> records) override;
+  void SaveAsync(std::string ns, std::vector<Record> records, bool may_lead,
+                 SaveDone done) override;
+  void UpdateAsync(std::string ns, Record record, bool may_lead, UpdateDone done) override;
+  void DeleteAsync(std::string ns, DeleteRequest request, bool may_lead, DeleteDone done) override;
   absl::StatusOr<SearchResult> Search(absl::string_view ns,
                                       const SearchRequest& request) const override;
   absl::StatusOr<int64_t> Delete(absl::string_view ns, const DeleteRequest& request) override;
@@ -139,7 +143,8 @@ class MemoryStoreImpl final : public MemoryStore {
     NamespaceIndex index ABSL_GUARDED_BY(mu);
   };
 
-  // One queued write call. Lives on the caller's stack until `done`.
+  // One queued write call. A blocking writer lives on the caller's stack until `done`; a
+  // callback writer is the heart of an AsyncWrite.
   struct Writer {
     enum class Kind { kSave, kUpdate, kDelete, kReset, kTouch };
     Kind kind;
@@ -162,12 +167,25 @@ class MemoryStoreImpl final : public MemoryStore {
     int64_t count = 0;
     int vector_dim = 0;
     bool done = false;  // written by the group-commit queue
+    // Callback writers only (GroupCommitQueue::SubmitAsync): runs once after the group.
+    absl::AnyInvocable<void()> complete;
 
     // The leader's plan.
     std::vector<MemoryOp> ops;
     Namespace* target = nullptr;
     std::unique_ptr<Namespace> created;  // set on the writer that creates the namespace
+  };
 
+  // A queued callback write (SaveAsync, UpdateAsync, DeleteAsync): owns its writer and the
+  // caller's callback (the one matching writer.kind); deleted by its completion.
+  struct AsyncWrite {
+    Writer writer;
+    SaveDone save_done;
+    UpdateDone update_done;
+    DeleteDone delete_done;
+
+    // Reports the writer's result to the callback.
+    void Report();
   };
 
   // The group-commit leader's view of one namespace: committed state plus this group's
@@ -191,6 +209,9 @@ class MemoryStoreImpl final : public MemoryStore {
 
   // Queues `w` and returns once its group has committed (or failed).
   absl::Status Submit(Writer* w) ABSL_LOCKS_EXCLUDED(leader_mu_);
+  // Queues a prepared callback write; its completion reports and deletes it.
+  void SubmitAsync(std::unique_ptr<AsyncWrite> write, bool may_lead)
+      ABSL_LOCKS_EXCLUDED(leader_mu_);
   void ProcessGroup(const std::vector<Writer*>& group) ABSL_EXCLUSIVE_LOCKS_REQUIRED(leader_mu_);
   Overlay* GetOverlay(Overlays& overlays, const std::string& ns, bool create)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(leader_mu_);
@@ -201,13 +222,17 @@ class MemoryStoreImpl final : public MemoryStore {
   void PlanTouch(Writer* w, Overlay* o);
   void Apply(Writer* w) ABSL_EXCLUSIVE_LOCKS_REQUIRED(leader_mu_);
 
-  absl::StatusOr<SaveResult> SaveImpl(absl::string_view ns, std::vector<Record> records,
-                                      bool is_update);
+  // Validate a write and fill `w` with it. PrepareUpsert sets *no_write instead when the
+  // batch is empty (the answer needs no commit).
+  absl::Status PrepareUpsert(absl::string_view ns, std::vector<Record> records, bool is_update,
+                             Writer* w, std::optional<SaveResult>* no_write) const;
+  absl::Status PrepareDelete(absl::string_view ns, const DeleteRequest& request, Writer* w) const;
 
   const MemoryStoreOptions options_;
   mutable tbb::task_arena arena_;
   IndexOptions index_options_;
 
+  InlineExecutor inline_executor_;  // leads callback writes when no write_executor is set
   persistence::GroupCommitQueue<Writer> writers_;
   std::atomic<bool> closed_{false};
 
@@ -236,6 +261,12 @@ MemoryStoreImpl::MemoryStoreImpl(const MemoryStoreOptions& options, std::unique_
       arena_(ResolveConcurrency(options.search_concurrency)),
       writers_(options.max_group_size),
       db_(std::move(db)) {
+  writers_.EnableAsync(
+      options.write_executor != nullptr ? options.write_executor : &inline_executor_,
+      [this](const std::vector<Writer*>& group) {
+        absl::MutexLock leader(&leader_mu_);
+        ProcessGroup(group);
+      });
   index_options_.parallel_min_bytes = options.parallel_scan_min_bytes;
   index_options_.approximate_min_candidates = options.approximate_min_candidates;
   index_options_.rerank_factor = options.rerank_factor;
@@ -307,6 +338,42 @@ absl::Status MemoryStoreImpl::Submit(Writer* w) {
     absl::MutexLock leader(&leader_mu_);
     ProcessGroup(group);
   });
+}
+
+void MemoryStoreImpl::SubmitAsync(std::unique_ptr<AsyncWrite> write, bool may_lead) {
+  AsyncWrite* raw = write.release();
+  // A lambda holding one pointer is stored inline by AnyInvocable: nothing here can throw.
+  raw->writer.complete = [raw] {
+    std::unique_ptr<AsyncWrite> owned(raw);
+    owned->Report();
+  };
+  // From here the queue owns the write; its completion deletes it.
+  writers_.SubmitAsync(&raw->writer, Closed(), may_lead);
+}
+
+void MemoryStoreImpl::AsyncWrite::Report() {
+  switch (writer.kind) {
+    case Writer::Kind::kSave:
+      if (writer.status.ok()) {
+        save_done(SaveResult{writer.vector_dim});
+      } else {
+        save_done(writer.status);
+      }
+      return;
+    case Writer::Kind::kUpdate:
+      update_done(writer.status);
+      return;
+    case Writer::Kind::kDelete:
+      if (writer.status.ok()) {
+        delete_done(writer.count);
+      } else {
+        delete_done(writer.status);
+      }
+      return;
+    case Writer::Kind::kReset:
+    case Writer::Kind::kTouch:
+      break;  // blocking writes only
+  }
 }
 
 void MemoryStoreImpl::ProcessGroup(const std::vector<Writer*>& group) {
@@ -564,66 +631,57 @@ void MemoryStoreImpl::Apply(Writer* w) {
 // ---------------------------------------------------------------------------------------
 // Writes
 
-absl::StatusOr<SaveResult> MemoryStoreImpl::SaveImpl(absl::string_view ns,
-                                                     std::vector<Record> records, bool is_update) {
+absl::Status MemoryStoreImpl::PrepareUpsert(absl::string_view ns, std::vector<Record> records,
+                                            bool is_update, Writer* w,
+                                            std::optional<SaveResult>* no_write) const {
   absl::Status s = CheckOpen();
   if (!s.ok()) return s;
   s = ValidateNamespace(ns);
   if (!s.ok()) return s;
-  Writer w;
-  w.kind = is_update ? Writer::Kind::kUpdate : Writer::Kind::kSave;
-  w.ns = std::string(ns);
-  w.records.reserve(records.size());
+  w->kind = is_update ? Writer::Kind::kUpdate : Writer::Kind::kSave;
+  w->ns = std::string(ns);
+  w->records.reserve(records.size());
   for (size_t i = 0; i < records.size(); ++i) {
     const std::string path = is_update ? std::string("record") : absl::StrCat("records[", i, "]");
     absl::StatusOr<PreparedRecord> prepared = PrepareRecord(std::move(records[i]), path);
     if (!prepared.ok()) return prepared.status();
     const int dim = static_cast<int>(prepared->record.embedding.size());
     if (dim > 0) {
-      if (w.batch_dim == 0) {
-        w.batch_dim = dim;
-        w.batch_dim_path = absl::StrCat(path, ".embedding");
-      } else if (dim != w.batch_dim) {
-        return DimensionMismatchError(w.batch_dim, dim, absl::StrCat(path, ".embedding"));
+      if (w->batch_dim == 0) {
+        w->batch_dim = dim;
+        w->batch_dim_path = absl::StrCat(path, ".embedding");
+      } else if (dim != w->batch_dim) {
+        return DimensionMismatchError(w->batch_dim, dim, absl::StrCat(path, ".embedding"));
       }
     }
-    w.records.push_back(*std::move(prepared));
+    w->records.push_back(*std::move(prepared));
   }
-  if (w.records.empty()) {
+  if (w->records.empty()) {
     Namespace* existing = FindNamespace(ns);
-    if (existing == nullptr) return SaveResult{0};
-    absl::ReaderMutexLock lock(&existing->mu);
-    return SaveResult{existing->index.dim()};
+    if (existing == nullptr) {
+      *no_write = SaveResult{0};
+    } else {
+      absl::ReaderMutexLock lock(&existing->mu);
+      *no_write = SaveResult{existing->index.dim()};
+    }
+    return absl::OkStatus();
   }
   // Duplicate ids: the last occurrence wins.
   absl::flat_hash_map<std::string, size_t> last;
-  for (size_t i = 0; i < w.records.size(); ++i) last[w.records[i].record.id] = i;
-  if (last.size() != w.records.size()) {
+  for (size_t i = 0; i < w->records.size(); ++i) last[w->records[i].record.id] = i;
+  if (last.size() != w->records.size()) {
     std::vector<PreparedRecord> unique;
     unique.reserve(last.size());
-    for (size_t i = 0; i < w.records.size(); ++i) {
-      if (last[w.records[i].record.id] == i) unique.push_back(std::move(w.records[i]));
+    for (size_t i = 0; i < w->records.size(); ++i) {
+      if (last[w->records[i].record.id] == i) unique.push_back(std::move(w->records[i]));
     }
-    w.records = std::move(unique);
+    w->records = std::move(unique);
   }
-  s = Submit(&w);
-  if (!s.ok()) return s;
-  return SaveResult{w.vector_dim};
+  return absl::OkStatus();
 }
 
-absl::StatusOr<SaveResult> MemoryStoreImpl::DoSave(absl::string_view ns,
-                                                   std::vector<Record> records) {
-  return SaveImpl(ns, std::move(records), /*is_update=*/false);
-}
-
-absl::Status MemoryStoreImpl::DoUpdate(absl::string_view ns, Record record) {
-  std::vector<Record> one;
-  one.push_back(std::move(record));
-  return SaveImpl(ns, std::move(one), /*is_update=*/true).status();
-}
-
-absl::StatusOr<int64_t> MemoryStoreImpl::DoDelete(absl::string_view ns,
-                                                  const DeleteRequest& request) {
+absl::Status MemoryStoreImpl::PrepareDelete(absl::string_view ns, const DeleteRequest& request,
+                                            Writer* w) const {
   absl::Status s = CheckOpen();
   if (!s.ok()) return s;
   s = ValidateNamespace(ns);
@@ -632,15 +690,84 @@ absl::StatusOr<int64_t> MemoryStoreImpl::DoDelete(absl::string_view ns,
   if (!filter.ok()) return filter.status();
   s = ValidateIds(request.record_ids, "record_ids");
   if (!s.ok()) return s;
+  w->kind = Writer::Kind::kDelete;
+  w->ns = std::string(ns);
+  w->filter = *std::move(filter);
+  w->ids = Unique(request.record_ids);
+  w->older_than = request.older_than_micros;
+  return absl::OkStatus();
+}
+
+absl::StatusOr<SaveResult> MemoryStoreImpl::DoSave(absl::string_view ns,
+                                                   std::vector<Record> records) {
   Writer w;
-  w.kind = Writer::Kind::kDelete;
-  w.ns = std::string(ns);
-  w.filter = *std::move(filter);
-  w.ids = Unique(request.record_ids);
-  w.older_than = request.older_than_micros;
+  std::optional<SaveResult> no_write;
+  absl::Status s = PrepareUpsert(ns, std::move(records), /*is_update=*/false, &w, &no_write);
+  if (!s.ok()) return s;
+  if (no_write.has_value()) return *no_write;
+  s = Submit(&w);
+  if (!s.ok()) return s;
+  return SaveResult{w.vector_dim};
+}
+
+absl::Status MemoryStoreImpl::DoUpdate(absl::string_view ns, Record record) {
+  std::vector<Record> one;
+  one.push_back(std::move(record));
+  Writer w;
+  std::optional<SaveResult> no_write;
+  absl::Status s = PrepareUpsert(ns, std::move(one), /*is_update=*/true, &w, &no_write);
+  if (!s.ok() || no_write.has_value()) return s;
+  return Submit(&w);
+}
+
+absl::StatusOr<int64_t> MemoryStoreImpl::DoDelete(absl::string_view ns,
+                                                  const DeleteRequest& request) {
+  Writer w;
+  absl::Status s = PrepareDelete(ns, request, &w);
+  if (!s.ok()) return s;
   s = Submit(&w);
   if (!s.ok()) return s;
   return w.count;
+}
+
+void MemoryStoreImpl::SaveAsync(std::string ns, std::vector<Record> records, bool may_lead,
+                                SaveDone done) {
+  std::unique_ptr<AsyncWrite> write;
+  std::optional<SaveResult> no_write;
+  absl::Status s = Guard("Save", [&]() -> absl::Status {
+    write = std::make_unique<AsyncWrite>();
+    return PrepareUpsert(ns, std::move(records), /*is_update=*/false, &write->writer, &no_write);
+  });
+  if (!s.ok()) return done(s);
+  if (no_write.has_value()) return done(*no_write);
+  write->save_done = std::move(done);
+  SubmitAsync(std::move(write), may_lead);
+}
+
+void MemoryStoreImpl::UpdateAsync(std::string ns, Record record, bool may_lead, UpdateDone done) {
+  std::unique_ptr<AsyncWrite> write;
+  std::optional<SaveResult> no_write;
+  absl::Status s = Guard("Update", [&]() -> absl::Status {
+    write = std::make_unique<AsyncWrite>();
+    std::vector<Record> one;
+    one.push_back(std::move(record));
+    return PrepareUpsert(ns, std::move(one), /*is_update=*/true, &write->writer, &no_write);
+  });
+  if (!s.ok() || no_write.has_value()) return done(s);
+  write->update_done = std::move(done);
+  SubmitAsync(std::move(write), may_lead);
+}
+
+void MemoryStoreImpl::DeleteAsync(std::string ns, DeleteRequest request, bool may_lead,
+                                  DeleteDone done) {
+  std::unique_ptr<AsyncWrite> write;
+  absl::Status s = Guard("Delete", [&]() -> absl::Status {
+    write = std::make_unique<AsyncWrite>();
+    return PrepareDelete(ns, request, &write->writer);
+  });
+  if (!s.ok()) return done(s);
+  write->delete_done = std::move(done);
+  SubmitAsync(std::move(write), may_lead);
 }
 
 absl::StatusOr<int64_t> MemoryStoreImpl::DoReset(absl::string_view ns,

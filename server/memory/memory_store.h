@@ -87,8 +87,11 @@
 // thread: the store owns no thread) takes every queued write (up to max_group_size),
 // writes them in ONE transaction, commits once, applies them in order and wakes the
 // others, so concurrent writers share one fsync. If the commit fails every write of the
-// group fails with the same status and nothing of it is visible. Open() rebuilds every
-// namespace from the file.
+// group fails with the same status and nothing of it is visible. Callback writes
+// (SaveAsync, UpdateAsync, DeleteAsync) share the same queue and order without blocking
+// their caller: their group is led by the caller itself when the queue was empty (no thread
+// hand-off), else by a task on options.write_executor. Open() rebuilds every namespace from
+// the file.
 //
 // Errors. INVALID_ARGUMENT (bad argument), FAILED_PRECONDITION (dimension mismatch; store
 // closed), UNAVAILABLE (SQLite busy or I/O error: retry), DATA_LOSS (corrupt file),
@@ -141,11 +144,13 @@
 #include <string>
 #include <vector>
 
+#include "absl/functional/any_invocable.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "server/memory/types.h"
 #include "server/persistence/sqlite_db.h"
+#include "server/util/executor.h"
 
 namespace fast_crewai::memory {
 
@@ -178,6 +183,11 @@ struct MemoryStoreOptions {
   int rerank_factor = 16;
   // At most this many queued writes share one transaction. Default: 256.
   int max_group_size = 256;
+  // Where callback writes (SaveAsync, UpdateAsync, DeleteAsync) are led when their caller may
+  // not lead them (the write queue was busy, or the caller said so): a leader task here
+  // commits group after group while callback writes are queued. Not owned; must outlive the
+  // store. Default: nullptr = the submitting thread always leads (tests).
+  Executor* write_executor = nullptr;
 
   // ---- Testing ----
 
@@ -205,8 +215,9 @@ struct MemoryStoreStats {
 // Thread-safety: a MemoryStore is safe for concurrent use by any number of threads without
 // external synchronisation. Reads of one namespace run concurrently with each other; a
 // write blocks the calling thread until its group has committed (milliseconds with fsync),
-// so call writes from a thread that may block (an executor), never from a gRPC reactor.
-// Searches over large namespaces use the store's oneTBB arena.
+// so call writes from a thread that may block (an executor), never from a gRPC reactor; a
+// reactor uses the callback writes (SaveAsync, UpdateAsync, DeleteAsync), which wait for at
+// most the one group they lead. Searches over large namespaces use the store's oneTBB arena.
 class MemoryStore {
  public:
   // Opens <options.data_dir>/memory.db (creating the directory and the file when missing,
@@ -229,6 +240,24 @@ class MemoryStore {
   // Errors: INVALID_ARGUMENT ("records[i].<field>: ..."), FAILED_PRECONDITION
   // (dimension mismatch with payloads), UNAVAILABLE/DATA_LOSS/INTERNAL (storage).
   virtual absl::StatusOr<SaveResult> Save(absl::string_view ns, std::vector<Record> records) = 0;
+
+  using SaveDone = absl::AnyInvocable<void(absl::StatusOr<SaveResult>)>;
+  using UpdateDone = absl::AnyInvocable<void(absl::Status)>;
+  using DeleteDone = absl::AnyInvocable<void(absl::StatusOr<int64_t>)>;
+
+  // Callback flavours of Save, Update and Delete for callers that must not wait for a commit
+  // (gRPC reactors), with the same results and errors. Validation runs on the calling thread:
+  // a bad request, or one with nothing to write, calls `done` before this returns. Otherwise
+  // the write is queued, in one order with every other write, and `done` runs exactly once,
+  // when its group has committed (durable and visible) or failed, on the thread of that
+  // group's leader: this thread, before returning, when the write queue was empty and
+  // `may_lead` (it leads that one group: a bounded wait of one commit); otherwise a leader
+  // task on options.write_executor. Never throws.
+  virtual void SaveAsync(std::string ns, std::vector<Record> records, bool may_lead,
+                         SaveDone done) = 0;
+  virtual void UpdateAsync(std::string ns, Record record, bool may_lead, UpdateDone done) = 0;
+  virtual void DeleteAsync(std::string ns, DeleteRequest request, bool may_lead,
+                           DeleteDone done) = 0;
 
   // Ranks the records of `ns` passing `request.filter` (see "Semantics"). An unknown
   // namespace, or a vector search before the dimension is known, returns no results.

@@ -87,11 +87,30 @@ void ToProto(mem::Record&& in, bool packed, v1::MemoryRecord* out) {
   }
 }
 
+absl::StatusOr<std::vector<mem::Record>> RecordsFromProto(const v1::SaveRecordsRequest& request) {
+  std::vector<mem::Record> records;
+  records.reserve(static_cast<size_t>(request.records_size()));
+  for (int i = 0; i < request.records_size(); ++i) {
+    ASSIGN_OR_RETURN(mem::Record record,
+                     FromProto(request.records(i), absl::StrCat("records[", i, "]")));
+    records.push_back(std::move(record));
+  }
+  return records;
+}
+
 mem::RecordFilter FromProto(const v1::RecordFilter& in) {
   mem::RecordFilter out;
   out.scope_prefix = in.scope_prefix();
   out.categories.assign(in.categories().begin(), in.categories().end());
   out.metadata_filter_json = in.metadata_filter_json();
+  return out;
+}
+
+mem::DeleteRequest FromProto(const v1::DeleteRecordsRequest& in) {
+  mem::DeleteRequest out;
+  out.filter = FromProto(in.filter());
+  out.record_ids.assign(in.record_ids().begin(), in.record_ids().end());
+  if (in.older_than_micros() != 0) out.older_than_micros = in.older_than_micros();
   return out;
 }
 
@@ -116,18 +135,27 @@ MemoryServiceImpl::MemoryServiceImpl(memory::MemoryStore* store, Executor* execu
 grpc::ServerUnaryReactor* MemoryServiceImpl::SaveRecords(grpc::CallbackServerContext* context,
                                                          const v1::SaveRecordsRequest* request,
                                                          v1::SaveRecordsResponse* response) {
-  return DispatchOnExecutor(context, executor_, [this, request, response]() -> absl::Status {
-    std::vector<mem::Record> records;
-    records.reserve(request->records_size());
-    for (int i = 0; i < request->records_size(); ++i) {
-      ASSIGN_OR_RETURN(mem::Record record,
-                       FromProto(request->records(i), absl::StrCat("records[", i, "]")));
-      records.push_back(std::move(record));
-    }
-    ASSIGN_OR_RETURN(mem::SaveResult result, store_->Save(request->namespace_(), std::move(records)));
-    response->set_vector_dim(result.vector_dim);
-    return absl::OkStatus();
-  });
+  if (request->ByteSizeLong() > kInlineWriteBytes) {
+    return DispatchOnExecutor(context, executor_, [this, request, response]() -> absl::Status {
+      ASSIGN_OR_RETURN(std::vector<mem::Record> records, RecordsFromProto(*request));
+      ASSIGN_OR_RETURN(mem::SaveResult result,
+                       store_->Save(request->namespace_(), std::move(records)));
+      response->set_vector_dim(result.vector_dim);
+      return absl::OkStatus();
+    });
+  }
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  absl::StatusOr<std::vector<mem::Record>> records = RecordsFromProto(*request);
+  if (!records.ok()) {
+    FinishWithStatus(context, reactor, records.status());
+    return reactor;
+  }
+  store_->SaveAsync(request->namespace_(), *std::move(records), /*may_lead=*/true,
+                    [context, reactor, response](absl::StatusOr<mem::SaveResult> result) {
+                      if (result.ok()) response->set_vector_dim(result->vector_dim);
+                      FinishWithStatus(context, reactor, result.status());
+                    });
+  return reactor;
 }
 
 grpc::ServerUnaryReactor* MemoryServiceImpl::Search(grpc::CallbackServerContext* context,
@@ -159,24 +187,42 @@ grpc::ServerUnaryReactor* MemoryServiceImpl::Search(grpc::CallbackServerContext*
 grpc::ServerUnaryReactor* MemoryServiceImpl::DeleteRecords(grpc::CallbackServerContext* context,
                                                            const v1::DeleteRecordsRequest* request,
                                                            v1::DeleteRecordsResponse* response) {
-  return DispatchOnExecutor(context, executor_, [this, request, response]() -> absl::Status {
-    mem::DeleteRequest del;
-    del.filter = FromProto(request->filter());
-    del.record_ids.assign(request->record_ids().begin(), request->record_ids().end());
-    if (request->older_than_micros() != 0) del.older_than_micros = request->older_than_micros();
-    ASSIGN_OR_RETURN(int64_t deleted, store_->Delete(request->namespace_(), del));
-    response->set_deleted(deleted);
-    return absl::OkStatus();
-  });
+  // Without ids a delete scans the namespace for matches: that runs on the executor.
+  if (request->record_ids().empty() || request->ByteSizeLong() > kInlineWriteBytes) {
+    return DispatchOnExecutor(context, executor_, [this, request, response]() -> absl::Status {
+      ASSIGN_OR_RETURN(int64_t deleted, store_->Delete(request->namespace_(), FromProto(*request)));
+      response->set_deleted(deleted);
+      return absl::OkStatus();
+    });
+  }
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  store_->DeleteAsync(request->namespace_(), FromProto(*request), /*may_lead=*/true,
+                      [context, reactor, response](absl::StatusOr<int64_t> deleted) {
+                        if (deleted.ok()) response->set_deleted(*deleted);
+                        FinishWithStatus(context, reactor, deleted.status());
+                      });
+  return reactor;
 }
 
 grpc::ServerUnaryReactor* MemoryServiceImpl::UpdateRecord(grpc::CallbackServerContext* context,
                                                           const v1::UpdateRecordRequest* request,
                                                           v1::UpdateRecordResponse* /*response*/) {
-  return DispatchOnExecutor(context, executor_, [this, request]() -> absl::Status {
-    ASSIGN_OR_RETURN(mem::Record record, FromProto(request->record(), "record"));
-    return store_->Update(request->namespace_(), std::move(record));
-  });
+  if (request->ByteSizeLong() > kInlineWriteBytes) {
+    return DispatchOnExecutor(context, executor_, [this, request]() -> absl::Status {
+      ASSIGN_OR_RETURN(mem::Record record, FromProto(request->record(), "record"));
+      return store_->Update(request->namespace_(), std::move(record));
+    });
+  }
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  absl::StatusOr<mem::Record> record = FromProto(request->record(), "record");
+  if (!record.ok()) {
+    FinishWithStatus(context, reactor, record.status());
+    return reactor;
+  }
+  store_->UpdateAsync(
+      request->namespace_(), *std::move(record), /*may_lead=*/true,
+      [context, reactor](absl::Status status) { FinishWithStatus(context, reactor, status); });
+  return reactor;
 }
 
 grpc::ServerUnaryReactor* MemoryServiceImpl::GetRecord(grpc::CallbackServerContext* context,

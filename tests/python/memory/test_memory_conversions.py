@@ -26,6 +26,25 @@ def test_record_round_trip_keeps_every_field() -> None:
     assert back.embedding == [float(np.float32(v)) for v in r.embedding]
 
 
+
+def test_save_request_builds_each_record_as_record_to_proto_does() -> None:
+    records = [
+        MemoryRecord(id="a", content="c", scope="/a", categories=["x"], metadata={"n": 1},
+                     embedding=[0.5, -1.0], source="s", private=True),
+        MemoryRecord(id="b", content="", embedding=None),  # no embedding, source None
+        MemoryRecord(id="c", content="big", embedding=[1e39, 0.0]),  # cannot pack: repeated
+    ]
+    for packed in (False, True):
+        request = c.save_request("ns-1", iter(records), packed)
+        assert request.namespace == "ns-1"
+        assert list(request.records) == [c.record_to_proto(r, packed) for r in records]
+    request = c.save_request("ns-1", records, True)
+    assert request.records[0].embedding_f32 == c.pack_embedding([0.5, -1.0])
+    assert not request.records[1].HasField("source") and request.records[0].source == "s"
+    assert list(request.records[2].embedding) == [float("inf"), 0.0]
+    with pytest.raises(TypeError):
+        c.save_request("ns-1", [MemoryRecord(content="x", metadata={"o": object()})], True)
+
 def test_datetimes_travel_as_text_and_micros() -> None:
     naive = datetime(2026, 1, 2, 3, 4, 5, 6)
     msg = c.record_to_proto(MemoryRecord(content="x", created_at=naive, last_accessed=naive))

@@ -231,9 +231,8 @@ class DaemonStorage:
             return
         dim = _batch_dim([r.embedding for r in records])
         self._check_explicit_dim(dim)
-        request = memory_pb2.SaveRecordsRequest(
-            namespace=self._namespace,
-            records=conversions.records_to_proto(records, self._session.packed_embeddings),
+        request = conversions.save_request(
+            self._namespace, records, self._session.packed_embeddings
         )
         response, _ = self._write(
             "SaveRecords", request, lambda local: local.save(list(records)), dim
