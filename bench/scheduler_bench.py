@@ -12,8 +12,8 @@ One run, side by side:
       the tasks added to the path, and the speed-up CrewAI / DAG. Outputs are checked
       identical on every repetition.
   (b) Dispatch to a warm worker. One `fast-crewai worker` process (concurrency --threads)
-      long-polls the daemon; one Dask distributed LocalCluster worker process (same threads)
-      waits on its scheduler. Latency = submit (CreateRun of a one-input run / client.submit)
+      waits on the daemon (one StreamLeases stream per thread); one Dask distributed
+      LocalCluster worker process (same threads) waits on its scheduler. Latency = submit (CreateRun of a one-input run / client.submit)
       until the worker process starts the input (a perf_counter stamp taken there), --calls
       samples alternating between the two, p50 and p99 (target p50 <= 0.5 ms). Throughput =
       --tasks no-op inputs submitted at once (one kickoff_for_each run / client.map) until all

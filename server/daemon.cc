@@ -497,6 +497,11 @@ absl::Status Daemon::BuildAndStartServer() {
   // gRPC sets SO_REUSEPORT by default, which would let a second daemon bind the same port and
   // silently share the traffic. One daemon per address.
   builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
+  // Clients ping every 60 s while a call is open (client/python/fast_crewai/client/channel.py).
+  // A long-lived stream may carry no data for minutes (the StreamLeases of an idle worker, the
+  // WatchRun of a long run); with gRPC's default (one such ping per 5 min, then GOAWAY
+  // "too_many_pings") the connection, and every stream on it, would be dropped.
+  builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 30000);
   // Caps the threads gRPC may create for sync work (reflection, health); handlers of the
   // callback services run on gRPC's own small pool and hand blocking work to our executors.
   grpc::ResourceQuota quota("fast-crewai-server");

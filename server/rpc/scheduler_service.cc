@@ -152,6 +152,150 @@ class LeaseReactor final : public WaitReactor {
 };
 
 // ---------------------------------------------------------------------------------------
+// StreamLeases: each request message adds credits to the core's lease stream (the first one
+// opens it); the core pushes leases through Deliver (under its lock) and they leave one
+// write at a time. Lock order: the scheduler's lock, then mu_; the reactor never calls the
+// scheduler with mu_ held. The worker closing its side stops the deliveries and ends the
+// stream with OK once the leases in flight are written (they stay held: the worker runs
+// them). A stream that breaks or is cancelled, or a refused message, closes the core stream
+// with its held leases lapsing at once. The reactor deletes itself in OnDone (always last).
+class LeaseStreamReactor final
+    : public grpc::ServerBidiReactor<v1::StreamLeasesRequest, v1::StreamLeasesResponse> {
+ public:
+  LeaseStreamReactor(grpc::CallbackServerContext* context, sc::Scheduler* scheduler)
+      : context_(context), scheduler_(scheduler) {
+    StartRead(&request_);
+  }
+
+  void OnReadDone(bool ok) override {
+    if (!ok) {  // the worker closed its side (or the stream broke: OnCancel/OnDone lapse)
+      const uint64_t id = StreamId();
+      if (id != 0) scheduler_->StopLeaseStream(id);
+      absl::MutexLock lock(&mu_);
+      FinishLocked(grpc::Status::OK);
+      return;
+    }
+    absl::Status s = Apply();
+    if (!s.ok()) {
+      End(ToGrpcStatus(s));
+      return;
+    }
+    absl::MutexLock lock(&mu_);
+    if (!finish_.has_value()) StartRead(&request_);  // one read at a time: only here
+  }
+
+  void OnWriteDone(bool ok) override {
+    {
+      absl::MutexLock lock(&mu_);
+      writing_ = false;
+      if (ok) {
+        PumpLocked();
+        return;
+      }
+    }
+    End(grpc::Status(grpc::StatusCode::CANCELLED, "the stream broke"));
+  }
+
+  void OnCancel() override { End(grpc::Status::CANCELLED); }
+
+  void OnDone() override {
+    // A stream that ended cleanly leaves its leases with the worker; once CloseLeaseStream
+    // returns the core never calls Deliver again.
+    const uint64_t id = StreamId();
+    if (id != 0) scheduler_->CloseLeaseStream(id, /*lapse_held=*/context_->IsCancelled());
+    delete this;
+  }
+
+ private:
+  uint64_t StreamId() {
+    absl::MutexLock lock(&mu_);
+    return stream_id_;
+  }
+
+  // Reads request_ (only OnReadDone touches it, one read at a time).
+  absl::Status Apply() {
+    uint64_t stream_id = 0;
+    {
+      absl::MutexLock lock(&mu_);
+      stream_id = stream_id_;
+    }
+    if (stream_id == 0) {
+      worker_id_ = request_.worker_id();
+      queue_ = request_.queue();
+      sc::LeaseStreamQuery query{worker_id_, queue_};
+      ASSIGN_OR_RETURN(uint64_t id, scheduler_->OpenLeaseStream(
+                                        query, [this](absl::StatusOr<std::vector<sc::LeaseGrant>>
+                                                          leases) { Deliver(std::move(leases)); }));
+      absl::MutexLock lock(&mu_);
+      stream_id_ = stream_id = id;
+    } else if (!request_.worker_id().empty() && request_.worker_id() != worker_id_) {
+      return absl::InvalidArgumentError("worker_id: cannot change on an open stream");
+    } else if (!request_.queue().empty() && request_.queue() != queue_) {
+      return absl::InvalidArgumentError("queue: cannot change on an open stream");
+    }
+    return scheduler_->AddLeaseCredits(stream_id, request_.credits());
+  }
+
+  // Called by the core (its lock held).
+  void Deliver(absl::StatusOr<std::vector<sc::LeaseGrant>> leases) {
+    absl::MutexLock lock(&mu_);
+    if (!leases.ok()) {  // the daemon is stopping
+      FinishLocked(ToGrpcStatus(leases.status()));
+      return;
+    }
+    if (finish_.has_value()) return;
+    v1::StreamLeasesResponse& message = pending_.emplace_back();
+    message.mutable_leases()->Reserve(static_cast<int>(leases->size()));
+    for (const sc::LeaseGrant& g : *leases) ToProto(g, message.add_leases());
+    PumpLocked();
+  }
+
+  // Closes the core stream, its held leases lapsing at once (also those queued here, which
+  // the worker will never see), and finishes with `status`.
+  void End(grpc::Status status) {
+    const uint64_t id = StreamId();
+    if (id != 0) scheduler_->CloseLeaseStream(id, /*lapse_held=*/true);
+    absl::MutexLock lock(&mu_);
+    pending_.clear();
+    FinishLocked(std::move(status));
+  }
+
+  void FinishLocked(grpc::Status status) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if (finish_.has_value()) return;
+    finish_ = std::move(status);
+    PumpLocked();
+  }
+
+  void PumpLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if (writing_ || finish_called_) return;
+    if (!pending_.empty()) {
+      current_ = std::move(pending_.front());
+      pending_.pop_front();
+      writing_ = true;
+      StartWrite(&current_);
+      return;
+    }
+    if (finish_.has_value()) {
+      finish_called_ = true;
+      Finish(*finish_);
+    }
+  }
+
+  grpc::CallbackServerContext* const context_;
+  sc::Scheduler* const scheduler_;
+  v1::StreamLeasesRequest request_;  // the read in flight; OnReadDone only
+  std::string worker_id_;            // OnReadDone only
+  std::string queue_;                // OnReadDone only
+  absl::Mutex mu_;
+  uint64_t stream_id_ ABSL_GUARDED_BY(mu_) = 0;
+  std::deque<v1::StreamLeasesResponse> pending_ ABSL_GUARDED_BY(mu_);
+  v1::StreamLeasesResponse current_ ABSL_GUARDED_BY(mu_);  // the message being written
+  bool writing_ ABSL_GUARDED_BY(mu_) = false;
+  std::optional<grpc::Status> finish_ ABSL_GUARDED_BY(mu_);
+  bool finish_called_ ABSL_GUARDED_BY(mu_) = false;
+};
+
+// ---------------------------------------------------------------------------------------
 // WatchRun: the core calls Enqueue (under its lock, in order); messages leave one write at a
 // time. Lock order: the scheduler's lock, then mu_. The reactor never calls the scheduler
 // with mu_ held.
@@ -361,6 +505,11 @@ grpc::ServerUnaryReactor* SchedulerServiceImpl::LeaseNodes(grpc::CallbackServerC
                                                            const v1::LeaseNodesRequest* request,
                                                            v1::LeaseNodesResponse* response) {
   return new LeaseReactor(scheduler_, request, response);
+}
+
+grpc::ServerBidiReactor<v1::StreamLeasesRequest, v1::StreamLeasesResponse>*
+SchedulerServiceImpl::StreamLeases(grpc::CallbackServerContext* context) {
+  return new LeaseStreamReactor(context, scheduler_);
 }
 
 grpc::ServerUnaryReactor* SchedulerServiceImpl::RenewLeases(grpc::CallbackServerContext* context,

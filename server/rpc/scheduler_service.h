@@ -15,6 +15,11 @@
 //    core and finished later by the thread that makes a node ready (a CreateRun or
 //    CompleteNode on the executor), by the scheduler's ticker (the wait ran out), by OnCancel
 //    (deadline, client gone, server shutdown) or by EndStreams().
+//  * StreamLeases is a bidi stream: each request adds credits inline on the gRPC thread; the
+//    core pushes leases (under its lock, from the thread that made a node ready, as for a
+//    parked LeaseNodes) into the reactor, which writes them one at a time. The stream's end
+//    (worker done, broken, cancelled, a refused message) closes the core stream: leases it
+//    delivered that are still held lapse at once. EndStreams() ends it with UNAVAILABLE.
 //  * WatchRun is a server stream: the core calls the reactor back (in order, under its lock)
 //    and the reactor queues the messages, one write in flight at a time. A watcher more than
 //    kMaxQueuedWatchMessages behind is ended with ABORTED (watch again to resync).
@@ -66,6 +71,8 @@ class SchedulerServiceImpl final : public v1::SchedulerService::CallbackService 
   grpc::ServerUnaryReactor* LeaseNodes(grpc::CallbackServerContext* context,
                                        const v1::LeaseNodesRequest* request,
                                        v1::LeaseNodesResponse* response) override;
+  grpc::ServerBidiReactor<v1::StreamLeasesRequest, v1::StreamLeasesResponse>* StreamLeases(
+      grpc::CallbackServerContext* context) override;
   grpc::ServerUnaryReactor* RenewLeases(grpc::CallbackServerContext* context,
                                         const v1::RenewLeasesRequest* request,
                                         v1::RenewLeasesResponse* response) override;

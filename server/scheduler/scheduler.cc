@@ -17,6 +17,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
 #include "absl/status/status.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -25,6 +26,7 @@
 #include "absl/synchronization/mutex.h"
 #include "server/persistence/group_commit.h"
 #include "server/scheduler/scheduler_db.h"
+#include "server/util/status_macros.h"
 
 namespace fast_crewai::scheduler {
 namespace {
@@ -93,6 +95,7 @@ struct Node {
   int64_t started_at = 0;
   int64_t finished_at = 0;
   int64_t lease_expiry = 0;  // while leased
+  uint64_t stream_id = 0;    // the lease stream that delivered the held lease; 0 = LeaseNodes
   LeaseEnd lease_end = LeaseEnd::kNone;
   bool persisted = false;  // its row exists in scheduler.db
   bool dirty = false;      // in dirty_nodes_
@@ -303,6 +306,11 @@ class SchedulerImpl final : public Scheduler {
   void Unwatch(uint64_t watch_id) override;
   uint64_t LeaseNodes(const LeaseQuery& query, LeaseCallback done) override;
   bool CancelLeaseWait(uint64_t wait_id) override;
+  absl::StatusOr<uint64_t> OpenLeaseStream(const LeaseStreamQuery& query,
+                                           LeaseStreamCallback callback) override;
+  absl::Status AddLeaseCredits(uint64_t stream_id, int credits) override;
+  void StopLeaseStream(uint64_t stream_id) override;
+  void CloseLeaseStream(uint64_t stream_id, bool lapse_held) override;
   absl::StatusOr<std::vector<std::string>> RenewLeases(
       absl::string_view worker_id, const std::vector<std::string>& lease_ids) override;
   absl::StatusOr<RunInfo> CompleteNode(absl::string_view lease_id, std::string output) override;
@@ -327,7 +335,19 @@ class SchedulerImpl final : public Scheduler {
  private:
   struct Queue {
     std::set<std::pair<int64_t, int>> ready;  // (run seq, node index)
-    std::deque<uint64_t> waiters;             // FIFO; ids of withdrawn waiters are skipped
+    // FIFO of parked LeaseNodes calls and lease streams with credits; ids of withdrawn
+    // waiters and closed streams are skipped.
+    std::deque<uint64_t> waiters;
+  };
+  struct LeaseStream {
+    std::string queue;
+    std::string worker_id;
+    int credits = 0;
+    bool queued = false;   // its id is in its queue's waiters
+    bool stopped = false;  // StopLeaseStream: no more credits
+    // (run seq, node index) of the held leases it delivered.
+    absl::flat_hash_set<std::pair<int64_t, int>> held;
+    LeaseStreamCallback callback;
   };
   struct Waiter {
     std::string queue;
@@ -364,7 +384,17 @@ class SchedulerImpl final : public Scheduler {
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void Cancel(Run& r, int i, const std::string& error, int64_t now, Mutation& m)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  void Lapse(Run& r, int i, int64_t now, Mutation& m) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // `why` ("" = not renewed in time) starts the node's error.
+  void Lapse(Run& r, int i, int64_t now, Mutation& m, absl::string_view why = "")
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Serves lease stream `id` (popped from q's waiters) from q's ready nodes.
+  void ServeStream(Queue& q, uint64_t id, LeaseStream& s, int64_t now, Mutation& m)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Takes stream `id` out of its queue's waiters.
+  void Unqueue(uint64_t id, LeaseStream& s) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Forgets stream `id`, lapsing the held leases it delivered when `lapse_held`.
+  void DropStream(uint64_t id, bool lapse_held, int64_t now, Mutation& m)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void MaybeFinishRun(Run& r, int64_t now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void MarkFinished(Run& r, int64_t now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   LeaseGrant Grant(Run& r, int i, const std::string& worker_id, int64_t now, Mutation& m)
@@ -418,6 +448,7 @@ class SchedulerImpl final : public Scheduler {
   // (expiry micros, run seq, node index) of every lease.
   std::set<std::tuple<int64_t, int64_t, int>> expiries_ ABSL_GUARDED_BY(mu_);
   absl::flat_hash_map<uint64_t, Waiter> waiters_ ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_map<uint64_t, LeaseStream> streams_ ABSL_GUARDED_BY(mu_);
   std::set<std::pair<int64_t, uint64_t>> wait_deadlines_ ABSL_GUARDED_BY(mu_);
   absl::flat_hash_map<uint64_t, Watcher> watchers_ ABSL_GUARDED_BY(mu_);
   // (finished at, run seq): pruning order.
@@ -593,6 +624,11 @@ void SchedulerImpl::ClearLease(Run& r, int i) {
     expiries_.erase({node.lease_expiry, r.seq, i});
     node.lease_expiry = 0;
   }
+  if (node.stream_id != 0) {
+    auto s = streams_.find(node.stream_id);
+    if (s != streams_.end()) s->second.held.erase({r.seq, i});
+    node.stream_id = 0;
+  }
 }
 
 void SchedulerImpl::Succeed(Run& r, int i, SharedBytes output, int64_t now, Mutation& m) {
@@ -641,14 +677,16 @@ void SchedulerImpl::FailForGood(Run& r, int i, std::string error, LeaseEnd end, 
   MaybeFinishRun(r, now);
 }
 
-void SchedulerImpl::Lapse(Run& r, int i, int64_t now, Mutation& m) {
+void SchedulerImpl::Lapse(Run& r, int i, int64_t now, Mutation& m, absl::string_view why) {
   Node& node = r.nodes[i];
   leases_lapsed_.fetch_add(1, std::memory_order_relaxed);
   ClearLease(r, i);
   const std::string what =
-      absl::StrCat("lease lapsed: worker ", Quote(node.worker_id), " sent no renewal within ",
-                   absl::FormatDuration(r.lease), " (attempt ", node.attempts, " of ",
-                   node.max_attempts, ")");
+      why.empty()
+          ? absl::StrCat("lease lapsed: worker ", Quote(node.worker_id),
+                         " sent no renewal within ", absl::FormatDuration(r.lease),
+                         " (attempt ", node.attempts, " of ", node.max_attempts, ")")
+          : absl::StrCat(why, " (attempt ", node.attempts, " of ", node.max_attempts, ")");
   if (node.attempts < node.max_attempts) {
     node.lease_end = LeaseEnd::kLapsed;
     node.error = what;
@@ -718,7 +756,11 @@ void SchedulerImpl::Finish(Mutation& m, int64_t now) {
       const uint64_t id = q.waiters.front();
       q.waiters.pop_front();
       auto w = waiters_.find(id);
-      if (w == waiters_.end()) continue;  // withdrawn or timed out
+      if (w == waiters_.end()) {
+        auto s = streams_.find(id);
+        if (s != streams_.end()) ServeStream(q, id, s->second, now, m);
+        continue;  // else withdrawn or timed out
+      }
       std::vector<LeaseGrant> grants = TakeReady(q, w->second.max_nodes, w->second.worker_id, now, m);
       wait_deadlines_.erase({w->second.deadline, id});
       m.deferred.push_back([done = std::move(w->second.done), grants = std::move(grants)]() mutable {
@@ -1144,6 +1186,133 @@ bool SchedulerImpl::CancelLeaseWait(uint64_t wait_id) {
   return true;
 }
 
+void SchedulerImpl::ServeStream(Queue& q, uint64_t id, LeaseStream& s, int64_t now,
+                                Mutation& m) {
+  s.queued = false;
+  if (s.credits <= 0) return;
+  if (!q.ready.empty()) {
+    std::vector<LeaseGrant> grants = TakeReady(q, s.credits, s.worker_id, now, m);
+    s.credits -= static_cast<int>(grants.size());
+    for (const LeaseGrant& g : grants) {  // remembered, to lapse them if the stream breaks
+      auto r = by_id_.find(g.run_id);
+      if (r == by_id_.end()) continue;
+      auto i = r->second->index.find(g.node_id);
+      if (i == r->second->index.end()) continue;
+      r->second->nodes[i->second].stream_id = id;
+      s.held.insert({r->second->seq, i->second});
+    }
+    if (!grants.empty()) s.callback(std::move(grants));
+  }
+  if (s.credits > 0) {
+    q.waiters.push_back(id);
+    s.queued = true;
+  }
+}
+
+void SchedulerImpl::Unqueue(uint64_t id, LeaseStream& s) {
+  if (!s.queued) return;
+  s.queued = false;
+  auto q = queues_.find(s.queue);
+  if (q == queues_.end()) return;
+  std::deque<uint64_t>& ids = q->second.waiters;  // a few ids: one per waiting worker slot
+  ids.erase(std::remove(ids.begin(), ids.end(), id), ids.end());
+  if (q->second.ready.empty() && ids.empty()) queues_.erase(q);
+}
+
+void SchedulerImpl::DropStream(uint64_t id, bool lapse_held, int64_t now, Mutation& m) {
+  auto s = streams_.find(id);
+  if (s == streams_.end()) return;
+  Unqueue(id, s->second);
+  if (!lapse_held) {
+    for (const auto& [seq, i] : s->second.held) {
+      auto r = runs_.find(seq);
+      if (r != runs_.end()) r->second->nodes[i].stream_id = 0;
+    }
+    streams_.erase(s);
+    return;
+  }
+  const std::string why = absl::StrCat("lease returned: the lease stream of worker ",
+                                       Quote(s->second.worker_id), " ended");
+  std::vector<std::pair<int64_t, int>> held(s->second.held.begin(), s->second.held.end());
+  std::sort(held.begin(), held.end());  // the queue order, whatever the hash order
+  streams_.erase(s);
+  for (const auto& [seq, i] : held) {
+    auto r = runs_.find(seq);
+    if (r == runs_.end() || r->second->nodes[i].state != NodeState::kLeased) continue;
+    Lapse(*r->second, i, now, m, why);
+  }
+}
+
+absl::StatusOr<uint64_t> SchedulerImpl::OpenLeaseStream(const LeaseStreamQuery& query,
+                                                        LeaseStreamCallback callback) {
+  const std::string queue = query.queue.empty() ? kDefaultQueue : query.queue;
+  if (query.worker_id.size() > static_cast<size_t>(kMaxNameBytes)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "worker_id: ", query.worker_id.size(), " bytes is longer than the limit of 256"));
+  }
+  RETURN_IF_ERROR(CheckId("queue", queue));
+  if (closed_.load(std::memory_order_acquire)) return Closed();
+  absl::MutexLock lock(&mu_);
+  const uint64_t id = next_id_++;
+  LeaseStream& s = streams_[id];
+  s.queue = queue;
+  s.worker_id = query.worker_id;
+  s.callback = std::move(callback);
+  return id;
+}
+
+absl::Status SchedulerImpl::AddLeaseCredits(uint64_t stream_id, int credits) {
+  if (credits < 1 || credits > kMaxLeaseNodes) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("credits: ", credits, " is out of range (1..1000)"));
+  }
+  Mutation m;
+  {
+    absl::MutexLock lock(&mu_);
+    auto it = streams_.find(stream_id);
+    if (it == streams_.end() || it->second.stopped) {
+      return absl::NotFoundError(absl::StrCat("stream ", stream_id, " is closed"));
+    }
+    LeaseStream& s = it->second;
+    if (s.credits + credits > kMaxLeaseNodes) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("credits: ", s.credits, " outstanding plus ", credits,
+                       " is more than the limit of 1000"));
+    }
+    s.credits += credits;
+    if (!s.queued) {
+      const int64_t now = clock_->NowMicros();
+      Queue& q = queues_[s.queue];
+      ServeStream(q, stream_id, s, now, m);
+      if (q.ready.empty() && q.waiters.empty()) queues_.erase(s.queue);
+      Finish(m, now);
+    }
+  }
+  RunDeferred(m);
+  return absl::OkStatus();
+}
+
+void SchedulerImpl::StopLeaseStream(uint64_t stream_id) {
+  absl::MutexLock lock(&mu_);
+  auto it = streams_.find(stream_id);
+  if (it == streams_.end()) return;
+  it->second.stopped = true;
+  it->second.credits = 0;
+  Unqueue(stream_id, it->second);
+}
+
+void SchedulerImpl::CloseLeaseStream(uint64_t stream_id, bool lapse_held) {
+  Mutation m;
+  {
+    absl::MutexLock lock(&mu_);
+    if (!streams_.contains(stream_id)) return;
+    const int64_t now = clock_->NowMicros();
+    DropStream(stream_id, lapse_held, now, m);
+    Finish(m, now);
+  }
+  RunDeferred(m);
+}
+
 absl::StatusOr<std::vector<std::string>> SchedulerImpl::RenewLeases(
     absl::string_view /*worker_id*/, const std::vector<std::string>& lease_ids) {
   if (lease_ids.size() > static_cast<size_t>(kMaxRenewLeases)) {
@@ -1297,7 +1466,10 @@ void SchedulerImpl::Tick() {
       waiters_.erase(w);
       if (q != queues_.end()) {
         std::deque<uint64_t>& ids = q->second.waiters;
-        while (!ids.empty() && !waiters_.contains(ids.front())) ids.pop_front();
+        while (!ids.empty() && !waiters_.contains(ids.front()) &&
+               !streams_.contains(ids.front())) {
+          ids.pop_front();
+        }
         if (q->second.ready.empty() && ids.empty()) queues_.erase(q);
       }
     }
@@ -1353,6 +1525,9 @@ void SchedulerImpl::EndStreams(const absl::Status& end_status) {
     for (auto& [id, w] : waiters_) {
       m.deferred.push_back([done = std::move(w.done), status]() mutable { done(status); });
     }
+    // Their leases stay held: the workers may still complete them during the shutdown.
+    for (auto& [id, s] : streams_) s.callback(status);
+    streams_.clear();
     waiters_.clear();
     wait_deadlines_.clear();
     for (auto it = queues_.begin(); it != queues_.end();) {
@@ -1376,6 +1551,7 @@ SchedulerStats SchedulerImpl::GetStats() {
     for (const auto& [name, q] : queues_) s.ready_nodes += static_cast<int64_t>(q.ready.size());
     s.leased_nodes = static_cast<int64_t>(expiries_.size());
     s.waiters = static_cast<int64_t>(waiters_.size());
+    s.lease_streams = static_cast<int64_t>(streams_.size());
     s.watchers = static_cast<int64_t>(watchers_.size());
   }
   s.commits = commits_.load(std::memory_order_relaxed);

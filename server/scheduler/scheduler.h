@@ -13,6 +13,8 @@
 //     run's lease length, with the outputs of the node's dependencies. When no node is ready
 //     the call parks (no thread waits): a node that becomes ready goes straight to the
 //     longest-waiting worker of its queue; the wait ends empty at its deadline (Tick()).
+//   * A lease stream (OpenLeaseStream) is a standing LeaseNodes fed by credits: it waits in
+//     the same line as parked calls, and a broken stream's held leases lapse at once.
 //   * RenewLeases extends leases; a lease that lapses (Tick()) puts the node back in the
 //     queue while it has attempts left (attempts = leases handed out), else fails it.
 //   * CompleteNode ends a lease with the node's output; FailNode with an error (retryable
@@ -151,6 +153,17 @@ struct LeaseQuery {
 // Answers a LeaseNodes call: the leases (empty when the wait ran out) or an error.
 using LeaseCallback = absl::AnyInvocable<void(absl::StatusOr<std::vector<LeaseGrant>>)>;
 
+struct LeaseStreamQuery {
+  std::string worker_id;  // at most 256 bytes
+  std::string queue;      // "" = "default"
+};
+
+// Feeds a lease stream: called with one or more leases each time the stream is served, and
+// once with an error status when the daemon ends the stream (EndStreams/Close), never again
+// after that. Runs with the scheduler's lock held (so that CloseLeaseStream can promise the
+// callback is done with): it must be quick, must not block and must not call the scheduler.
+using LeaseStreamCallback = std::function<void(absl::StatusOr<std::vector<LeaseGrant>>)>;
+
 struct FailResult {
   bool will_retry = false;
   RunInfo run;
@@ -175,6 +188,7 @@ struct SchedulerStats {
   int64_t ready_nodes = 0;
   int64_t leased_nodes = 0;
   int64_t waiters = 0;
+  int64_t lease_streams = 0;
   int64_t watchers = 0;
   int64_t commits = 0;
   int64_t leases_granted = 0;
@@ -256,6 +270,35 @@ class Scheduler {
   // run or is running).
   virtual bool CancelLeaseWait(uint64_t wait_id) = 0;
 
+  // ---- Lease streams (StreamLeases) ----
+  //
+  // A lease stream is a standing LeaseNodes for one worker: the worker grants credits ("ready
+  // for k more") and the scheduler pushes a lease through the callback for each credit as soon
+  // as a node of the queue is ready, through the same hand-off as a parked LeaseNodes (FIFO
+  // with the parked calls: the longest-waiting stream or call is served first). Leases are the
+  // same as LeaseNodes': renewed with RenewLeases, ended with CompleteNode/FailNode, and they
+  // lapse when not renewed. A stream that breaks is closed with `lapse_held`: every lease it
+  // delivered that is still held lapses at once (back to the queue while attempts remain,
+  // else the node fails), so the input of a worker that died goes to another worker without
+  // waiting out the lease.
+
+  // Opens a stream with no credits; returns its id (> 0). `callback` is kept until the stream
+  // is closed. Errors: INVALID_ARGUMENT "worker_id: ...", "queue: ..."; FAILED_PRECONDITION
+  // when closed.
+  virtual absl::StatusOr<uint64_t> OpenLeaseStream(const LeaseStreamQuery& query,
+                                                   LeaseStreamCallback callback) = 0;
+  // Adds `credits` (1..kMaxLeaseNodes; at most kMaxLeaseNodes outstanding) to the stream;
+  // ready nodes are delivered (through the callback) before this returns. Errors:
+  // INVALID_ARGUMENT "credits: ...", NOT_FOUND for a stream that was closed, stopped or ended.
+  virtual absl::Status AddLeaseCredits(uint64_t stream_id, int credits) = 0;
+  // Takes back the stream's credits for good (the worker is done asking): no lease is
+  // delivered once this returns. The stream still knows its held leases until it is closed.
+  virtual void StopLeaseStream(uint64_t stream_id) = 0;
+  // Closes the stream: its callback is not called again once this returns; with `lapse_held`
+  // the leases it delivered that are still held lapse at once, else they stay held (the
+  // worker ends them). Idempotent (unknown ids are ignored).
+  virtual void CloseLeaseStream(uint64_t stream_id, bool lapse_held) = 0;
+
   // Extends the given leases by their run's lease length. Returns the ids that are not held
   // (any more), in request order. INVALID_ARGUMENT for more than kMaxRenewLeases ids.
   virtual absl::StatusOr<std::vector<std::string>> RenewLeases(
@@ -303,8 +346,9 @@ class Scheduler {
 
   // ---- Administration ----
 
-  // Answers every parked LeaseNodes call and ends every watch with `status` (a graceful
-  // shutdown does not have to wait for long polls and streams).
+  // Answers every parked LeaseNodes call, ends every lease stream (its leases stay held until
+  // they are ended or lapse) and ends every watch with `status` (a graceful shutdown does not
+  // have to wait for long polls and streams).
   virtual void EndStreams(const absl::Status& status) = 0;
 
   virtual SchedulerStats GetStats() = 0;

@@ -1,6 +1,6 @@
 // SchedulerServiceImpl through an in-process channel: proto conversions, status codes with
-// field names, the LeaseNodes long poll (hand-off, time-out, client deadline), the WatchRun
-// stream, leases end to end with dependency outputs, and AcquireRateLimit.
+// field names, the LeaseNodes long poll (hand-off, time-out, client deadline), the
+// StreamLeases stream (credits, clean end, cancellation, bad input), the WatchRun stream, leases end to end with dependency outputs, and AcquireRateLimit.
 #include "server/rpc/scheduler_service.h"
 
 #include <grpcpp/grpcpp.h>
@@ -314,6 +314,119 @@ TEST_F(SchedulerServiceTest, EndStreamsEndsWatchesWithUnavailable) {
   while (reader->Read(&message)) {
   }
   EXPECT_EQ(reader->Finish().error_code(), grpc::StatusCode::UNAVAILABLE);
+}
+
+// ---- StreamLeases ----
+
+v1::StreamLeasesRequest Credits(int credits, const std::string& worker = "",
+                                const std::string& queue = "") {
+  v1::StreamLeasesRequest r;
+  r.set_worker_id(worker);
+  r.set_queue(queue);
+  r.set_credits(credits);
+  return r;
+}
+
+TEST_F(SchedulerServiceTest, StreamLeasesPushesALeasePerCreditAndACleanEndKeepsThem) {
+  grpc::ClientContext ctx;
+  auto stream = stub_->StreamLeases(&ctx);
+  ASSERT_TRUE(stream->Write(Credits(1, "host:7", "q")));
+  ASSERT_TRUE(WaitFor([&] { return scheduler_->GetStats().lease_streams == 1; }));
+  v1::CreateRunResponse created;
+  ASSERT_TRUE(Create({Node("a"), Node("b", {"a"}), Node("c")}, &created, "q").ok());
+  v1::StreamLeasesResponse message;
+  ASSERT_TRUE(stream->Read(&message));  // pushed by CreateRun, one credit: one lease
+  ASSERT_EQ(message.leases_size(), 1);
+  EXPECT_EQ(message.leases(0).node_id(), "a");
+  EXPECT_EQ(message.leases(0).payload(), "{\"task\": \"a\"}");
+  EXPECT_EQ(message.leases(0).attempt(), 1);
+  const std::string lease_a = message.leases(0).lease_id();
+  ASSERT_TRUE(stream->Write(Credits(2)));  // later messages may leave worker and queue empty
+  ASSERT_TRUE(stream->Read(&message));
+  ASSERT_EQ(message.leases_size(), 1);
+  EXPECT_EQ(message.leases(0).node_id(), "c");
+  const std::string lease_c = message.leases(0).lease_id();
+  ASSERT_TRUE(Complete(lease_a, "A").ok());  // b becomes ready: the credit left takes it
+  ASSERT_TRUE(stream->Read(&message));
+  ASSERT_EQ(message.leases_size(), 1);
+  EXPECT_EQ(message.leases(0).node_id(), "b");
+  EXPECT_EQ(message.leases(0).dependency_outputs(0).output(), "A");
+  // The worker closes its side: the stream ends OK and its leases stay held.
+  ASSERT_TRUE(stream->WritesDone());
+  EXPECT_FALSE(stream->Read(&message));
+  EXPECT_TRUE(stream->Finish().ok());
+  EXPECT_TRUE(WaitFor([&] { return scheduler_->GetStats().lease_streams == 0; }));
+  EXPECT_TRUE(Complete(lease_c, "C").ok());
+  EXPECT_TRUE(Complete(message.leases(0).lease_id(), "B").ok());
+}
+
+TEST_F(SchedulerServiceTest, ACancelledStreamLapsesItsHeldLeasesAtOnce) {
+  v1::CreateRunResponse created;
+  ASSERT_TRUE(Create({Node("a")}, &created).ok());
+  auto ctx = std::make_unique<grpc::ClientContext>();
+  auto stream = stub_->StreamLeases(ctx.get());
+  ASSERT_TRUE(stream->Write(Credits(1, "doomed")));
+  v1::StreamLeasesResponse message;
+  ASSERT_TRUE(stream->Read(&message));
+  ASSERT_EQ(message.leases_size(), 1);
+  ctx->TryCancel();  // as a worker that dies: no half-close
+  EXPECT_EQ(stream->Finish().error_code(), grpc::StatusCode::CANCELLED);
+  // Back in the queue long before its 30 s lease could lapse (the fake clock never moves).
+  v1::LeaseNodesResponse leased;
+  ASSERT_TRUE(WaitFor([&] {
+    leased.Clear();
+    return Lease(&leased).ok() && leased.leases_size() == 1;
+  }));
+  EXPECT_EQ(leased.leases(0).node_id(), "a");
+  EXPECT_EQ(leased.leases(0).attempt(), 2);
+  EXPECT_EQ(Complete(message.leases(0).lease_id(), "late").error_code(),
+            grpc::StatusCode::FAILED_PRECONDITION);
+}
+
+TEST_F(SchedulerServiceTest, StreamLeasesRefusesBadInputNamingTheField) {
+  const auto refused = [&](std::vector<v1::StreamLeasesRequest> requests) {
+    grpc::ClientContext ctx;
+    auto stream = stub_->StreamLeases(&ctx);
+    for (const auto& r : requests) stream->Write(r);
+    v1::StreamLeasesResponse message;
+    while (stream->Read(&message)) {
+    }
+    return stream->Finish();
+  };
+  grpc::Status s = refused({Credits(0, "w")});
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(s.error_message(), HasSubstr("credits: 0 is out of range"));
+  s = refused({Credits(-3, "w")});
+  EXPECT_THAT(s.error_message(), HasSubstr("credits: -3"));
+  s = refused({Credits(1001, "w")});
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  s = refused({Credits(1, "w", "b@d")});
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(s.error_message(), HasSubstr("queue:"));
+  s = refused({Credits(1, "w", "q"), Credits(1, "", "other")});
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(s.error_message(), HasSubstr("queue: cannot change"));
+  s = refused({Credits(1, "w", "q"), Credits(1, "v")});
+  EXPECT_THAT(s.error_message(), HasSubstr("worker_id: cannot change"));
+  s = refused({Credits(600, "w"), Credits(600)});
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(s.error_message(), HasSubstr("credits: 600 outstanding plus 600"));
+  EXPECT_TRUE(WaitFor([&] { return scheduler_->GetStats().lease_streams == 0; }));
+  // The daemon is still serving.
+  v1::CreateRunResponse created;
+  EXPECT_TRUE(Create({Node("a")}, &created).ok());
+}
+
+TEST_F(SchedulerServiceTest, EndStreamsEndsLeaseStreamsWithUnavailable) {
+  grpc::ClientContext ctx;
+  auto stream = stub_->StreamLeases(&ctx);
+  ASSERT_TRUE(stream->Write(Credits(1, "w")));
+  ASSERT_TRUE(WaitFor([&] { return scheduler_->GetStats().lease_streams == 1; }));
+  service_->EndStreams();
+  v1::StreamLeasesResponse message;
+  while (stream->Read(&message)) {
+  }
+  EXPECT_EQ(stream->Finish().error_code(), grpc::StatusCode::UNAVAILABLE);
 }
 
 TEST_F(SchedulerServiceTest, RenewLeasesReportsLostLeases) {

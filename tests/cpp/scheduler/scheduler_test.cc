@@ -423,6 +423,160 @@ TEST_F(SchedulerTest, EndStreamsAnswersParkedWaiters) {
   EXPECT_THAT(*status, StatusIs(absl::StatusCode::kUnavailable, "shutting down"));
 }
 
+// ---- lease streams ----
+
+// Records what a lease stream's callback got: node ids per delivery, the grants, the end.
+struct StreamLog {
+  std::vector<std::vector<std::string>> deliveries;
+  std::vector<LeaseGrant> grants;
+  std::optional<absl::Status> ended;
+
+  LeaseStreamCallback Callback() {
+    return [this](absl::StatusOr<std::vector<LeaseGrant>> r) {
+      if (!r.ok()) {
+        ended = r.status();
+        return;
+      }
+      std::vector<std::string>& ids = deliveries.emplace_back();
+      for (LeaseGrant& g : *r) {
+        ids.push_back(g.node_id);
+        grants.push_back(std::move(g));
+      }
+    };
+  }
+};
+
+TEST_F(SchedulerTest, LeaseStreamPushesReadyNodesUpToItsCredits) {
+  StreamLog log;
+  absl::StatusOr<uint64_t> id = scheduler_->OpenLeaseStream({"ws", ""}, log.Callback());
+  ASSERT_OK(id);
+  ASSERT_OK(scheduler_->AddLeaseCredits(*id, 2));
+  EXPECT_TRUE(log.deliveries.empty());
+  RunInfo run = Create(Spec({Node("a"), Node("b"), Node("c"), Node("d", {"a"})}));
+  // CreateRun pushes at once, as many as the credits: one delivery of two leases.
+  ASSERT_EQ(log.deliveries.size(), 1u);
+  EXPECT_THAT(log.deliveries[0], ElementsAre("a", "b"));
+  EXPECT_EQ(GetNode(run.run_id, "a").worker_id, "ws");
+  EXPECT_EQ(GetNode(run.run_id, "c").state, NodeState::kReady);  // no credit left for it
+  // A credit granted while a node is ready is served before AddLeaseCredits returns.
+  ASSERT_OK(scheduler_->AddLeaseCredits(*id, 2));
+  ASSERT_EQ(log.deliveries.size(), 2u);
+  EXPECT_THAT(log.deliveries[1], ElementsAre("c"));
+  // The credit left over waits for the next ready node (d, once a succeeds).
+  ASSERT_OK(scheduler_->CompleteNode(log.grants[0].lease_id, "A"));
+  ASSERT_EQ(log.deliveries.size(), 3u);
+  EXPECT_THAT(log.deliveries[2], ElementsAre("d"));
+  EXPECT_EQ(*log.grants[3].dependency_outputs[0].output, "A");
+  EXPECT_EQ(scheduler_->GetStats().lease_streams, 1);
+  scheduler_->CloseLeaseStream(*id, /*lapse_held=*/false);
+  EXPECT_EQ(scheduler_->GetStats().lease_streams, 0);
+}
+
+TEST_F(SchedulerTest, LeaseStreamsAndParkedCallsAreServedInTurn) {
+  std::vector<std::string> order;
+  scheduler_->LeaseNodes({"first", "", 1, absl::Seconds(30)},
+                         [&](absl::StatusOr<std::vector<LeaseGrant>> r) {
+                           if (r.ok() && !r->empty()) order.push_back("first:" + (*r)[0].node_id);
+                         });
+  StreamLog log;
+  absl::StatusOr<uint64_t> id = scheduler_->OpenLeaseStream({"ws", "q"}, log.Callback());
+  ASSERT_OK(id);
+  ASSERT_OK(scheduler_->AddLeaseCredits(*id, 1));
+  Create(Spec({Node("n1"), Node("n2"), Node("n3")}));  // queue "default": not the stream's
+  EXPECT_THAT(order, ElementsAre("first:n1"));
+  EXPECT_TRUE(log.deliveries.empty());
+  Create(Spec({Node("m1"), Node("m2")}, "q"));
+  ASSERT_EQ(log.deliveries.size(), 1u);
+  EXPECT_THAT(log.deliveries[0], ElementsAre("m1"));
+  EXPECT_THAT(LeaseIds(5, "q"), ElementsAre("m2"));
+  scheduler_->CloseLeaseStream(*id, /*lapse_held=*/false);
+}
+
+TEST_F(SchedulerTest, ABrokenLeaseStreamLapsesItsHeldLeasesAtOnce) {
+  StreamLog log;
+  absl::StatusOr<uint64_t> id = scheduler_->OpenLeaseStream({"ws", ""}, log.Callback());
+  ASSERT_OK(id);
+  ASSERT_OK(scheduler_->AddLeaseCredits(*id, 3));
+  RunSpec spec = Spec({Node("a"), Node("b"), Node("c")});
+  spec.nodes[2].max_attempts = 1;
+  RunInfo run = Create(std::move(spec));
+  ASSERT_EQ(log.grants.size(), 3u);
+  ASSERT_OK(scheduler_->CompleteNode(log.grants[0].lease_id, "A"));  // ended: not returned
+  scheduler_->CloseLeaseStream(*id, /*lapse_held=*/true);
+  EXPECT_FALSE(log.ended.has_value());  // closing is the adapter's doing: no callback
+  // b is ready again at once (no lease time waited out), with its attempt used...
+  NodeInfo b = GetNode(run.run_id, "b");
+  EXPECT_EQ(b.state, NodeState::kReady);
+  EXPECT_EQ(b.attempts, 1);
+  EXPECT_THAT(b.error, HasSubstr("lease returned: the lease stream of worker \"ws\" ended"));
+  // ...c had no attempt left and failed for good; a kept its output.
+  EXPECT_EQ(GetNode(run.run_id, "c").state, NodeState::kFailed);
+  EXPECT_EQ(GetNode(run.run_id, "a").state, NodeState::kSucceeded);
+  // The old lease is refused; the node goes to the next worker.
+  EXPECT_THAT(scheduler_->CompleteNode(log.grants[1].lease_id, "late").status(),
+              StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("lapsed")));
+  LeaseGrant again = LeaseOne();
+  EXPECT_EQ(again.node_id, "b");
+  EXPECT_EQ(again.attempt, 2);
+  // Closing again, or an unknown stream, is a no-op; the stream takes no more credits.
+  scheduler_->CloseLeaseStream(*id, /*lapse_held=*/true);
+  EXPECT_THAT(scheduler_->AddLeaseCredits(*id, 1), StatusIs(absl::StatusCode::kNotFound, HasSubstr("closed")));
+}
+
+TEST_F(SchedulerTest, AStoppedLeaseStreamGetsNothingMoreAndACleanCloseKeepsItsLeases) {
+  StreamLog log;
+  absl::StatusOr<uint64_t> id = scheduler_->OpenLeaseStream({"ws", ""}, log.Callback());
+  ASSERT_OK(id);
+  ASSERT_OK(scheduler_->AddLeaseCredits(*id, 2));
+  RunInfo run = Create(Spec({Node("a")}));
+  ASSERT_EQ(log.grants.size(), 1u);
+  scheduler_->StopLeaseStream(*id);  // one credit left, withdrawn
+  RunInfo other = Create(Spec({Node("x")}));
+  EXPECT_EQ(log.grants.size(), 1u);
+  EXPECT_EQ(GetNode(other.run_id, "x").state, NodeState::kReady);
+  EXPECT_THAT(scheduler_->AddLeaseCredits(*id, 1), StatusIs(absl::StatusCode::kNotFound, HasSubstr("closed")));
+  scheduler_->CloseLeaseStream(*id, /*lapse_held=*/false);
+  EXPECT_EQ(GetNode(run.run_id, "a").state, NodeState::kLeased);
+  ASSERT_OK(scheduler_->CompleteNode(log.grants[0].lease_id, "A"));
+}
+
+TEST_F(SchedulerTest, LeaseStreamValidationNamesTheField) {
+  StreamLog log;
+  EXPECT_THAT(scheduler_->OpenLeaseStream({"w", "b@d"}, log.Callback()).status(),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("queue:")));
+  EXPECT_THAT(scheduler_->OpenLeaseStream({std::string(257, 'w'), ""}, log.Callback()).status(),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("worker_id:")));
+  absl::StatusOr<uint64_t> id = scheduler_->OpenLeaseStream({"w", ""}, log.Callback());
+  ASSERT_OK(id);
+  for (int bad : {0, -1, 1001}) {
+    EXPECT_THAT(scheduler_->AddLeaseCredits(*id, bad),
+                StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("credits:")))
+        << bad;
+  }
+  ASSERT_OK(scheduler_->AddLeaseCredits(*id, 1000));
+  EXPECT_THAT(scheduler_->AddLeaseCredits(*id, 1),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("credits: 1000 outstanding plus 1")));
+  EXPECT_THAT(scheduler_->AddLeaseCredits(*id + 100, 1), StatusIs(absl::StatusCode::kNotFound, HasSubstr("closed")));
+  scheduler_->CloseLeaseStream(*id, /*lapse_held=*/true);
+}
+
+TEST_F(SchedulerTest, EndStreamsEndsLeaseStreamsAndTheirLeasesStayHeld) {
+  StreamLog log;
+  absl::StatusOr<uint64_t> id = scheduler_->OpenLeaseStream({"w", ""}, log.Callback());
+  ASSERT_OK(id);
+  ASSERT_OK(scheduler_->AddLeaseCredits(*id, 2));
+  RunInfo run = Create(Spec({Node("a")}));
+  scheduler_->EndStreams(absl::UnavailableError("shutting down"));
+  ASSERT_TRUE(log.ended.has_value());
+  EXPECT_THAT(*log.ended, StatusIs(absl::StatusCode::kUnavailable, "shutting down"));
+  Create(Spec({Node("b")}));
+  EXPECT_EQ(log.grants.size(), 1u);  // nothing after the end
+  scheduler_->CloseLeaseStream(*id, /*lapse_held=*/true);  // gone already: a no-op
+  EXPECT_EQ(GetNode(run.run_id, "a").state, NodeState::kLeased);
+  ASSERT_OK(scheduler_->CompleteNode(log.grants[0].lease_id, "A"));
+}
+
 // ---- watches ----
 
 TEST_F(SchedulerTest, WatchSendsEverythingFirstThenChangesAndEndsWhenTheRunFinishes) {

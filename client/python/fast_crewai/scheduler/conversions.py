@@ -38,6 +38,7 @@ __all__ = [
     "node_from_proto",
     "renew_leases",
     "run_from_proto",
+    "stream_leases",
     "update_from_proto",
     "watch_run",
 ]
@@ -103,6 +104,10 @@ def lease_nodes(worker_id: str, queue: str = "", max_nodes: int = 1,
                 wait_millis: int = 0) -> pb.LeaseNodesRequest:
     return pb.LeaseNodesRequest(worker_id=worker_id, queue=queue, max_nodes=max_nodes,
                                 wait_millis=wait_millis)
+
+
+def stream_leases(worker_id: str, queue: str, credits: int) -> pb.StreamLeasesRequest:
+    return pb.StreamLeasesRequest(worker_id=worker_id, queue=queue, credits=credits)
 
 
 def renew_leases(worker_id: str, lease_ids: Iterable[str]) -> pb.RenewLeasesRequest:

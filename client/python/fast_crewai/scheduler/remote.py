@@ -21,6 +21,7 @@ Example:
 
 from __future__ import annotations
 
+import queue as queue_lib
 from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
 import grpc
@@ -38,7 +39,7 @@ from fast_crewai.scheduler.types import (
     RunUpdate,
 )
 
-__all__ = ["DEFAULT_TIMEOUT_S", "SchedulerClient"]
+__all__ = ["DEFAULT_TIMEOUT_S", "LeaseStream", "SchedulerClient"]
 
 # Deadline of calls that never wait, in seconds.
 DEFAULT_TIMEOUT_S = 5.0
@@ -151,6 +152,12 @@ class SchedulerClient:
         response = self._call("LeaseNodes", request, wait + DEFAULT_TIMEOUT_S)
         return [conversions.lease_from_proto(lease) for lease in response.leases]
 
+    def stream_leases(self, worker_id: str, *, queue: str = "", credits: int = 1
+                      ) -> "LeaseStream":
+        """Opens a StreamLeases call asking for `credits` leases of `queue` (see LeaseStream).
+        A daemon without the call raises `errors.Unimplemented` from the first `next()`."""
+        return LeaseStream(self, worker_id, queue, credits)
+
     def renew_leases(self, worker_id: str, lease_ids: Iterable[str], *,
                      timeout: float = DEFAULT_TIMEOUT_S) -> list[str]:
         """Extends the leases; returns the ids that are no longer held (stop that work)."""
@@ -184,3 +191,49 @@ class SchedulerClient:
 
 def _millis(seconds: float) -> int:
     return int(round(seconds * 1000.0)) if seconds > 0 else 0
+
+
+class LeaseStream:
+    """One StreamLeases call: a standing LeaseNodes for one worker.
+
+    `next()` blocks until the daemon pushes leases (one per credit granted, as soon as nodes
+    are ready) and returns them; `grant(k)` asks for k more. `close()` says the worker wants
+    no more: the leases already on their way still arrive (they are held: run or end them),
+    then `next()` raises StopIteration. If the stream breaks or is cancelled (`cancel()`, the
+    process dies), the daemon lapses the leases it delivered that are still held at once.
+    Errors from `next()` are `fast_crewai.errors` classes (Unimplemented: the daemon predates
+    StreamLeases, use lease_nodes). `next()` is for one thread; grant/close/cancel for any.
+    """
+
+    def __init__(self, client: SchedulerClient, worker_id: str, queue: str,
+                 credits: int) -> None:
+        self._client = client
+        self._requests: queue_lib.SimpleQueue[Any] = queue_lib.SimpleQueue()
+        self._requests.put(conversions.stream_leases(worker_id, queue, credits))
+        self._call = client._stub().StreamLeases(self._request_iterator(), timeout=None)
+
+    def _request_iterator(self) -> Iterator[Any]:
+        while True:
+            request = self._requests.get()
+            if request is None:  # close(): half-close the stream
+                return
+            yield request
+
+    def grant(self, credits: int = 1) -> None:
+        self._requests.put(conversions.stream_leases("", "", credits))
+
+    def next(self) -> list[Lease]:
+        try:
+            message = next(self._call)
+        except grpc.RpcError as e:
+            error = errors.from_rpc_error(e)
+            if isinstance(error, errors.DaemonUnavailable):
+                self._client.connection.mark_unavailable(str(error))
+            raise error from None
+        return [conversions.lease_from_proto(lease) for lease in message.leases]
+
+    def close(self) -> None:
+        self._requests.put(None)
+
+    def cancel(self) -> None:
+        self._call.cancel()

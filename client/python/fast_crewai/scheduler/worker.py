@@ -1,14 +1,17 @@
 """The `fast-crewai worker` loop: lease kickoff inputs, run them, complete or fail them.
 
-A Worker runs `concurrency` slot threads; each long-polls LeaseNodes on the queue for one
-node and runs the lease's `factory().kickoff(inputs=...)` itself (no hand-off, so a warm
-worker starts an input as soon as the daemon answers),
-and ends the lease with CompleteNode (the CrewOutput as JSON, fanout.crew_output_to_json) or
-FailNode (the error; retryable when the caller asked for it). A heartbeat thread renews the
-held leases once any of them is a third of its length old (a new lease wakes it); a lease the
-daemon reports lost is never completed (another worker has the input, or the run was
-cancelled). When the daemon is unreachable the worker keeps retrying; results of leases that
-lapsed meanwhile are refused by the daemon and dropped here.
+A Worker runs `concurrency` slot threads; each holds a StreamLeases stream with one credit
+(one input at a time) and runs each lease's `factory().kickoff(inputs=...)` itself (no
+hand-off, so a warm worker starts an input as soon as the daemon pushes it), then grants the
+next credit. A daemon without StreamLeases (UNIMPLEMENTED) is served by long-polling
+LeaseNodes instead. A slot ends the lease with CompleteNode (the CrewOutput as JSON,
+fanout.crew_output_to_json) or FailNode (the error; retryable when the caller asked for it).
+A heartbeat thread renews the held leases once any of them is a third of its length old (a
+slot wakes it only for a lease due before its next wake-up); a lease the daemon reports lost
+is never completed (another worker has the input, or the run was cancelled). If this process
+dies its streams break and the daemon puts their leases back at once. When the daemon is
+unreachable the worker keeps retrying; results of leases that lapsed meanwhile are refused by
+the daemon and dropped here.
 
 Stops after `max_tasks` leases (when set) once they are finished, or after `idle_exit`
 seconds without work (when set), or when `stop()` is called.
@@ -28,7 +31,7 @@ from typing import Any, Callable
 
 from fast_crewai import errors
 from fast_crewai.scheduler import fanout
-from fast_crewai.scheduler.remote import SchedulerClient
+from fast_crewai.scheduler.remote import LeaseStream, SchedulerClient
 from fast_crewai.scheduler.types import Lease
 
 __all__ = ["Worker", "WorkerStats", "default_worker_id"]
@@ -79,9 +82,14 @@ class Worker:
         self._log = log or (lambda message: _log.info("%s", message))
         self._lock = threading.Condition()
         self._held: dict[str, Lease] = {}  # guarded by _lock
+        self._taken: dict[str, float] = {}  # lease id -> when it was taken; guarded by _lock
         self._lost: set[str] = set()  # guarded by _lock
         self._last_finish = time.monotonic()  # last lease or result; guarded by _lock
         self._reserved = 0  # leases taken or being asked for; guarded by _lock
+        self._streams: set[LeaseStream] = set()  # open lease streams; guarded by _lock
+        self._heartbeat_wake = 0.0  # when the heartbeat looks again; guarded by _lock
+        # False once the daemon answered StreamLeases with UNIMPLEMENTED: long-poll instead.
+        self.use_stream = True
         self.failure: errors.FastCrewAIError | None = None  # why the daemon refused us
         self._stopping = threading.Event()
         self._heartbeat_stop = threading.Event()  # set once every lease is ended
@@ -96,7 +104,10 @@ class Worker:
     def stop(self) -> None:
         self._stopping.set()
         with self._lock:
+            streams = list(self._streams)
             self._lock.notify_all()
+        for stream in streams:  # the leases on their way still arrive and run
+            stream.close()
 
     # ---- main loop ----------------------------------------------------------------------------
 
@@ -113,7 +124,7 @@ class Worker:
                 while slot.is_alive():  # short joins keep the main thread's signals responsive
                     slot.join(0.2)
         finally:
-            self._stopping.set()
+            self.stop()  # closes the lease streams: their slots drain and return
             for slot in slots:
                 slot.join()
             self._heartbeat_stop.set()
@@ -123,21 +134,103 @@ class Worker:
         return self.stats
 
     def _slot(self) -> None:
-        """One of `concurrency` slots: long-polls for one input and runs it in this thread
+        """One of `concurrency` slots: takes one input at a time and runs it in this thread
         (no hand-off between the lease and the kickoff)."""
+        if self.use_stream:
+            self._stream_slot()
+        if not self.use_stream:
+            self._poll_slot()
+
+    def _reserve(self) -> bool:
+        """Reserves one more lease; False when max_tasks are reserved already."""
+        with self._lock:
+            if self.max_tasks is not None and self._reserved >= self.max_tasks:
+                return False
+            self._reserved += 1
+            return True
+
+    def _unreserve(self) -> None:
+        with self._lock:
+            self._reserved -= 1
+
+    def _idle_exit_locked(self) -> float | None:
+        """Seconds until idle_exit is due (<= 0: due now, and _stopping is set; None: no
+        idle_exit, leases are held, or the worker is stopping already)."""
+        if self.idle_exit is None or self._held or self._stopping.is_set():
+            return None
+        idle = time.monotonic() - self._last_finish
+        if idle >= self.idle_exit:
+            self._log(f"idle for {idle:.1f}s, exiting")
+            self._stopping.set()
+        return self.idle_exit - idle
+
+    def _stream_slot(self) -> None:
+        """Runs the leases pushed on this slot's StreamLeases stream, one credit at a time.
+        Returns when the worker stops, or with use_stream False when the daemon has no
+        StreamLeases."""
+        while not self._stopping.is_set():
+            if not self._reserve():
+                return
+            asked = True  # a credit is outstanding, its reservation not yet a lease
+            try:
+                stream = self.client.stream_leases(self.worker_id, queue=self.queue, credits=1)
+            except errors.FastCrewAIError as e:  # the connection is closed
+                self._unreserve()
+                self._log(f"cannot open a lease stream: {e}")
+                self.failure = e
+                self.stop()
+                return
+            with self._lock:
+                self._streams.add(stream)
+            if self._stopping.is_set():
+                stream.close()
+            try:
+                while True:
+                    try:
+                        leases = stream.next()
+                    except StopIteration:
+                        break  # closed by stop() or below: every lease sent has arrived
+                    for lease in leases:
+                        asked = False
+                        self._run_lease(lease)
+                    if not asked:
+                        if not self._stopping.is_set() and self._reserve():
+                            asked = True
+                            stream.grant(1)
+                        else:
+                            stream.close()
+            except errors.Unimplemented:
+                if self.use_stream:  # one line, not one per slot (a race may print two)
+                    self.use_stream = False
+                    self._log("the daemon has no StreamLeases; long-polling LeaseNodes")
+                return
+            except errors.DaemonUnavailable as e:
+                self._log(f"daemon unavailable ({e}); retrying")
+                self._stopping.wait(RETRY_PAUSE_S)
+            except errors.FastCrewAIError as e:
+                self._log(f"the daemon refused the lease stream: {e}")
+                self.failure = e
+                self.stop()
+                return
+            finally:
+                with self._lock:
+                    self._streams.discard(stream)
+                if asked:
+                    self._unreserve()
+                stream.cancel()  # a no-op on a stream that ended
+
+    def _poll_slot(self) -> None:
+        """Long-polls LeaseNodes for one input at a time (a daemon without StreamLeases)."""
         while not self._stopping.is_set():
             with self._lock:
                 if self.max_tasks is not None and self._reserved >= self.max_tasks:
                     return
                 wait = self.poll_wait
-                if self.idle_exit is not None and not self._held:
-                    idle = time.monotonic() - self._last_finish
-                    if idle >= self.idle_exit:
-                        if not self._stopping.is_set():
-                            self._log(f"idle for {idle:.1f}s, exiting")
-                        self._stopping.set()
-                        return
-                    wait = min(wait, self.idle_exit - idle)
+                left = self._idle_exit_locked()
+                if self._stopping.is_set():
+                    return
+                if left is not None:
+                    wait = min(wait, left)
                 self._reserved += 1
             try:
                 leases = self.client.lease_nodes(self.worker_id, queue=self.queue, max_nodes=1,
@@ -151,29 +244,39 @@ class Worker:
                 with self._lock:
                     self._reserved -= 1
                 self.failure = e
-                self._stopping.set()
+                self.stop()
                 return
             if not leases:
                 with self._lock:
                     self._reserved -= 1
                 continue
             for lease in leases:
-                with self._lock:
-                    self._held[lease.lease_id] = lease
-                    self.stats.leased += 1
-                    self._last_finish = time.monotonic()
-                    self._lock.notify_all()  # the heartbeat times this lease's renewals
-                self._execute(lease)
+                self._run_lease(lease)
 
     # ---- one lease ----------------------------------------------------------------------------
 
+    def _run_lease(self, lease: Lease) -> None:
+        now = time.monotonic()
+        with self._lock:
+            self._held[lease.lease_id] = lease
+            self._taken[lease.lease_id] = now
+            self.stats.leased += 1
+            self._last_finish = now
+            # The heartbeat times this lease's renewals; wake it only when the lease is due
+            # before it looks again anyway (a short lease taken during a long sleep).
+            if now + _renew_interval(lease) < self._heartbeat_wake:
+                self._lock.notify_all()
+        self._execute(lease)
+
     def _factory(self, reference: str) -> Callable[[], Any]:
-        with self._factories_lock:
-            factory = self._factories.get(reference)
-            if factory is None:
-                factory = fanout.resolve_factory(reference)
-                self._factories[reference] = factory
-            return factory
+        factory = self._factories.get(reference)  # a dict read is atomic: no lock once known
+        if factory is None:
+            with self._factories_lock:
+                factory = self._factories.get(reference)
+                if factory is None:
+                    factory = fanout.resolve_factory(reference)
+                    self._factories[reference] = factory
+        return factory
 
     def _execute(self, lease: Lease) -> None:
         retryable = False
@@ -246,9 +349,9 @@ class Worker:
             with self._lock:
                 if output is not None or error:
                     self._held.pop(lease.lease_id, None)
+                    self._taken.pop(lease.lease_id, None)
                     self._lost.discard(lease.lease_id)
                 self._last_finish = time.monotonic()
-                self._lock.notify_all()
 
     def _call_until_answered(self, method: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         """Retries while the daemon is unreachable and the lease may still be held."""
@@ -264,18 +367,23 @@ class Worker:
     # ---- heartbeat ----------------------------------------------------------------------------
 
     def _heartbeat(self) -> None:
-        """Renews every held lease once any of them is a third of its length old. A slot that
-        takes a lease wakes this thread, so a short lease granted during a long wait is still
-        renewed within a third of its length (not after the wait sized for the older leases)."""
+        """Renews every held lease once any of them is a third of its length old, counted from
+        when it was taken. A slot that takes a lease due before this thread's next look wakes
+        it, so a short lease granted during a long wait is still renewed in time. Also stops
+        the worker after idle_exit seconds without work."""
         due: dict[str, float] = {}  # lease id -> when it needs renewing; this thread only
         while not self._heartbeat_stop.is_set():
             with self._lock:
                 held = dict(self._held)
+                taken = dict(self._taken)
+                idle_left = self._idle_exit_locked()
+            if idle_left is not None and idle_left <= 0:
+                self.stop()
             now = time.monotonic()
             for lease_id in due.keys() - held.keys():
                 del due[lease_id]
             for lease_id, lease in held.items():
-                due.setdefault(lease_id, now + _renew_interval(lease))
+                due.setdefault(lease_id, taken.get(lease_id, now) + _renew_interval(lease))
             if held and min(due.values()) <= now:
                 try:
                     lost = self.client.renew_leases(self.worker_id, held.keys())
@@ -289,11 +397,14 @@ class Worker:
                     with self._lock:
                         self._lost.update(lost)
                     self._log(f"leases lost: {', '.join(lost)}")
-            wait = max(min(due.values(), default=now + IDLE_HEARTBEAT_S) - time.monotonic(), 0.0)
+            wake = min(due.values(), default=now + IDLE_HEARTBEAT_S)
+            if idle_left is not None and idle_left > 0:
+                wake = min(wake, now + idle_left)
             with self._lock:
+                self._heartbeat_wake = wake
                 self._lock.wait_for(
                     lambda: self._heartbeat_stop.is_set() or bool(self._held.keys() - due.keys()),
-                    timeout=wait)
+                    timeout=max(wake - time.monotonic(), 0.0))
 
 
 def _renew_interval(lease: Lease) -> float:

@@ -297,6 +297,22 @@ class Run(_message.Message):
     state: RunState
     def __init__(self, run_id: _Optional[str] = ..., name: _Optional[str] = ..., queue: _Optional[str] = ..., state: _Optional[_Union[RunState, str]] = ..., counts: _Optional[_Union[NodeCounts, _Mapping]] = ..., created_at_micros: _Optional[int] = ..., finished_at_micros: _Optional[int] = ..., lease_millis: _Optional[int] = ..., max_attempts: _Optional[int] = ..., labels: _Optional[_Mapping[str, str]] = ...) -> None: ...
 
+class StreamLeasesRequest(_message.Message):
+    __slots__ = ["credits", "queue", "worker_id"]
+    CREDITS_FIELD_NUMBER: _ClassVar[int]
+    QUEUE_FIELD_NUMBER: _ClassVar[int]
+    WORKER_ID_FIELD_NUMBER: _ClassVar[int]
+    credits: int
+    queue: str
+    worker_id: str
+    def __init__(self, worker_id: _Optional[str] = ..., queue: _Optional[str] = ..., credits: _Optional[int] = ...) -> None: ...
+
+class StreamLeasesResponse(_message.Message):
+    __slots__ = ["leases"]
+    LEASES_FIELD_NUMBER: _ClassVar[int]
+    leases: _containers.RepeatedCompositeFieldContainer[Lease]
+    def __init__(self, leases: _Optional[_Iterable[_Union[Lease, _Mapping]]] = ...) -> None: ...
+
 class TaskNode(_message.Message):
     __slots__ = ["depends_on", "max_attempts", "node_id", "payload"]
     DEPENDS_ON_FIELD_NUMBER: _ClassVar[int]

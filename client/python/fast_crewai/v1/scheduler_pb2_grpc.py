@@ -50,6 +50,11 @@ class SchedulerServiceStub(object):
                 request_serializer=fast__crewai_dot_v1_dot_scheduler__pb2.LeaseNodesRequest.SerializeToString,
                 response_deserializer=fast__crewai_dot_v1_dot_scheduler__pb2.LeaseNodesResponse.FromString,
                 )
+        self.StreamLeases = channel.stream_stream(
+                '/fast_crewai.v1.SchedulerService/StreamLeases',
+                request_serializer=fast__crewai_dot_v1_dot_scheduler__pb2.StreamLeasesRequest.SerializeToString,
+                response_deserializer=fast__crewai_dot_v1_dot_scheduler__pb2.StreamLeasesResponse.FromString,
+                )
         self.RenewLeases = channel.unary_unary(
                 '/fast_crewai.v1.SchedulerService/RenewLeases',
                 request_serializer=fast__crewai_dot_v1_dot_scheduler__pb2.RenewLeasesRequest.SerializeToString,
@@ -133,6 +138,21 @@ class SchedulerServiceServicer(object):
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def StreamLeases(self, request_iterator, context):
+        """A standing LeaseNodes: the worker names itself and its queue in the first message and
+        grants credits ("ready for k more") in any message; the daemon pushes a lease per credit
+        as soon as a node of the queue is ready (served in turn with parked LeaseNodes calls, the
+        longest-waiting first). Leases are LeaseNodes' (renew, complete, fail, lapse). When the
+        stream ends (the worker cancels or closes it, or it breaks), the leases it delivered that
+        are still held lapse at once: back to the queue while attempts remain. INVALID_ARGUMENT
+        ends the stream for credits out of 1..1000 (or more than 1000 outstanding), a malformed
+        queue, or a worker_id or queue that changes; UNAVAILABLE when the daemon stops. A daemon
+        without it answers UNIMPLEMENTED: use LeaseNodes.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def RenewLeases(self, request, context):
         """Heartbeat: extends the given leases by their run's lease length. Leases that are no longer
         held (lapsed, run cancelled, unknown) come back in `lost_lease_ids`; the worker should stop
@@ -208,6 +228,11 @@ def add_SchedulerServiceServicer_to_server(servicer, server):
                     servicer.LeaseNodes,
                     request_deserializer=fast__crewai_dot_v1_dot_scheduler__pb2.LeaseNodesRequest.FromString,
                     response_serializer=fast__crewai_dot_v1_dot_scheduler__pb2.LeaseNodesResponse.SerializeToString,
+            ),
+            'StreamLeases': grpc.stream_stream_rpc_method_handler(
+                    servicer.StreamLeases,
+                    request_deserializer=fast__crewai_dot_v1_dot_scheduler__pb2.StreamLeasesRequest.FromString,
+                    response_serializer=fast__crewai_dot_v1_dot_scheduler__pb2.StreamLeasesResponse.SerializeToString,
             ),
             'RenewLeases': grpc.unary_unary_rpc_method_handler(
                     servicer.RenewLeases,
@@ -356,6 +381,23 @@ class SchedulerService(object):
         return grpc.experimental.unary_unary(request, target, '/fast_crewai.v1.SchedulerService/LeaseNodes',
             fast__crewai_dot_v1_dot_scheduler__pb2.LeaseNodesRequest.SerializeToString,
             fast__crewai_dot_v1_dot_scheduler__pb2.LeaseNodesResponse.FromString,
+            options, channel_credentials,
+            insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
+
+    @staticmethod
+    def StreamLeases(request_iterator,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.stream_stream(request_iterator, target, '/fast_crewai.v1.SchedulerService/StreamLeases',
+            fast__crewai_dot_v1_dot_scheduler__pb2.StreamLeasesRequest.SerializeToString,
+            fast__crewai_dot_v1_dot_scheduler__pb2.StreamLeasesResponse.FromString,
             options, channel_credentials,
             insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
 
