@@ -1,8 +1,6 @@
 #include "server/rpc/scheduler_service.h"
 
-#include <deque>
 #include <memory>
-#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -14,6 +12,7 @@
 #include "server/rpc/dispatch.h"
 #include "server/rpc/status_conversion.h"
 #include "server/rpc/wait_reactor.h"
+#include "server/rpc/write_queue.h"
 #include "server/util/status_macros.h"
 
 namespace fast_crewai {
@@ -172,7 +171,7 @@ class LeaseStreamReactor final
       const uint64_t id = StreamId();
       if (id != 0) scheduler_->StopLeaseStream(id);
       absl::MutexLock lock(&mu_);
-      FinishLocked(grpc::Status::OK);
+      writes_.Finish(this, grpc::Status::OK);
       return;
     }
     absl::Status s = Apply();
@@ -181,15 +180,15 @@ class LeaseStreamReactor final
       return;
     }
     absl::MutexLock lock(&mu_);
-    if (!finish_.has_value()) StartRead(&request_);  // one read at a time: only here
+    if (!writes_.finishing()) StartRead(&request_);  // one read at a time: only here
   }
 
   void OnWriteDone(bool ok) override {
     {
       absl::MutexLock lock(&mu_);
-      writing_ = false;
+      writes_.WriteDone();
       if (ok) {
-        PumpLocked();
+        writes_.Pump(this);
         return;
       }
     }
@@ -240,14 +239,14 @@ class LeaseStreamReactor final
   void Deliver(absl::StatusOr<std::vector<sc::LeaseGrant>> leases) {
     absl::MutexLock lock(&mu_);
     if (!leases.ok()) {  // the daemon is stopping
-      FinishLocked(ToGrpcStatus(leases.status()));
+      writes_.Finish(this, ToGrpcStatus(leases.status()));
       return;
     }
-    if (finish_.has_value()) return;
-    v1::StreamLeasesResponse& message = pending_.emplace_back();
-    message.mutable_leases()->Reserve(static_cast<int>(leases->size()));
-    for (const sc::LeaseGrant& g : *leases) ToProto(g, message.add_leases());
-    PumpLocked();
+    v1::StreamLeasesResponse* message = writes_.Add();
+    if (message == nullptr) return;
+    message->mutable_leases()->Reserve(static_cast<int>(leases->size()));
+    for (const sc::LeaseGrant& g : *leases) ToProto(g, message->add_leases());
+    writes_.Pump(this);
   }
 
   // Closes the core stream, its held leases lapsing at once (also those queued here, which
@@ -256,29 +255,8 @@ class LeaseStreamReactor final
     const uint64_t id = StreamId();
     if (id != 0) scheduler_->CloseLeaseStream(id, /*lapse_held=*/true);
     absl::MutexLock lock(&mu_);
-    pending_.clear();
-    FinishLocked(std::move(status));
-  }
-
-  void FinishLocked(grpc::Status status) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    if (finish_.has_value()) return;
-    finish_ = std::move(status);
-    PumpLocked();
-  }
-
-  void PumpLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    if (writing_ || finish_called_) return;
-    if (!pending_.empty()) {
-      current_ = std::move(pending_.front());
-      pending_.pop_front();
-      writing_ = true;
-      StartWrite(&current_);
-      return;
-    }
-    if (finish_.has_value()) {
-      finish_called_ = true;
-      Finish(*finish_);
-    }
+    writes_.Clear();
+    writes_.Finish(this, std::move(status));
   }
 
   grpc::CallbackServerContext* const context_;
@@ -288,11 +266,7 @@ class LeaseStreamReactor final
   std::string queue_;                // OnReadDone only
   absl::Mutex mu_;
   uint64_t stream_id_ ABSL_GUARDED_BY(mu_) = 0;
-  std::deque<v1::StreamLeasesResponse> pending_ ABSL_GUARDED_BY(mu_);
-  v1::StreamLeasesResponse current_ ABSL_GUARDED_BY(mu_);  // the message being written
-  bool writing_ ABSL_GUARDED_BY(mu_) = false;
-  std::optional<grpc::Status> finish_ ABSL_GUARDED_BY(mu_);
-  bool finish_called_ ABSL_GUARDED_BY(mu_) = false;
+  WriteQueue<v1::StreamLeasesResponse> writes_ ABSL_GUARDED_BY(mu_);
 };
 
 // ---------------------------------------------------------------------------------------
@@ -309,7 +283,7 @@ class WatchReactor final : public grpc::ServerWriteReactor<v1::WatchRunResponse>
         request->run_id(), options, [this](const sc::WatchEvent& event) { Enqueue(event); });
     absl::MutexLock lock(&mu_);
     if (!id.ok()) {
-      FinishLocked(ToGrpcStatus(id.status()));
+      writes_.Finish(this, ToGrpcStatus(id.status()));
       return;
     }
     watch_id_ = *id;
@@ -317,13 +291,13 @@ class WatchReactor final : public grpc::ServerWriteReactor<v1::WatchRunResponse>
 
   void OnWriteDone(bool ok) override {
     absl::MutexLock lock(&mu_);
-    writing_ = false;
+    writes_.WriteDone();
     if (!ok) {
-      queue_.clear();
-      FinishLocked(grpc::Status(grpc::StatusCode::CANCELLED, "the stream broke"));
+      writes_.Clear();
+      writes_.Finish(this, grpc::Status(grpc::StatusCode::CANCELLED, "the stream broke"));
       return;
     }
-    PumpLocked();
+    writes_.Pump(this);
   }
 
   void OnCancel() override {
@@ -334,8 +308,8 @@ class WatchReactor final : public grpc::ServerWriteReactor<v1::WatchRunResponse>
     }
     if (id != 0) scheduler_->Unwatch(id);
     absl::MutexLock lock(&mu_);
-    queue_.clear();
-    FinishLocked(grpc::Status::CANCELLED);
+    writes_.Clear();
+    writes_.Finish(this, grpc::Status::CANCELLED);
   }
 
   void OnDone() override {
@@ -352,56 +326,30 @@ class WatchReactor final : public grpc::ServerWriteReactor<v1::WatchRunResponse>
  private:
   void Enqueue(const sc::WatchEvent& event) {
     absl::MutexLock lock(&mu_);
-    if (finish_.has_value()) return;
+    if (writes_.finishing()) return;
     if (!event.end_status.ok()) {  // the daemon is stopping
-      queue_.clear();
-      FinishLocked(ToGrpcStatus(event.end_status));
+      writes_.Clear();
+      writes_.Finish(this, ToGrpcStatus(event.end_status));
       return;
     }
-    if (queue_.size() >= kMaxQueuedWatchMessages) {
-      queue_.clear();
-      FinishLocked(grpc::Status(grpc::StatusCode::ABORTED,
-                                "the watcher fell behind; call WatchRun again to resync"));
+    if (writes_.size() >= kMaxQueuedWatchMessages) {
+      writes_.Clear();
+      writes_.Finish(this, grpc::Status(grpc::StatusCode::ABORTED,
+                                        "the watcher fell behind; call WatchRun again to resync"));
       return;
     }
-    v1::WatchRunResponse& message = queue_.emplace_back();
-    ToProto(event.run, message.mutable_run());
-    message.mutable_nodes()->Reserve(static_cast<int>(event.nodes.size()));
-    for (const sc::NodeInfo& n : event.nodes) ToProto(n, message.add_nodes());
-    if (event.last) FinishLocked(grpc::Status::OK);  // after the queued messages
-    PumpLocked();
-  }
-
-  // Sets the final status; Finish is issued once every queued message is written.
-  void FinishLocked(grpc::Status status) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    if (finish_.has_value()) return;
-    finish_ = std::move(status);
-    PumpLocked();
-  }
-
-  void PumpLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    if (writing_ || finish_called_) return;
-    if (!queue_.empty()) {
-      current_ = std::move(queue_.front());
-      queue_.pop_front();
-      writing_ = true;
-      StartWrite(&current_);
-      return;
-    }
-    if (finish_.has_value()) {
-      finish_called_ = true;
-      Finish(*finish_);
-    }
+    v1::WatchRunResponse* message = writes_.Add();
+    ToProto(event.run, message->mutable_run());
+    message->mutable_nodes()->Reserve(static_cast<int>(event.nodes.size()));
+    for (const sc::NodeInfo& n : event.nodes) ToProto(n, message->add_nodes());
+    if (event.last) writes_.Finish(this, grpc::Status::OK);  // after the queued messages
+    writes_.Pump(this);
   }
 
   sc::Scheduler* const scheduler_;
   absl::Mutex mu_;
   uint64_t watch_id_ ABSL_GUARDED_BY(mu_) = 0;
-  std::deque<v1::WatchRunResponse> queue_ ABSL_GUARDED_BY(mu_);
-  v1::WatchRunResponse current_ ABSL_GUARDED_BY(mu_);  // the message being written
-  bool writing_ ABSL_GUARDED_BY(mu_) = false;
-  std::optional<grpc::Status> finish_ ABSL_GUARDED_BY(mu_);
-  bool finish_called_ ABSL_GUARDED_BY(mu_) = false;
+  WriteQueue<v1::WatchRunResponse> writes_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace
