@@ -31,6 +31,7 @@
 #include "server/memory/utf8.h"
 #include "server/memory/validation.h"
 #include "server/persistence/group_commit.h"
+#include "server/util/status_macros.h"
 #include "tbb/task_arena.h"
 
 namespace fast_crewai::memory {
@@ -205,6 +206,21 @@ class MemoryStoreImpl final : public MemoryStore {
   Namespace* FindNamespace(absl::string_view ns) const ABSL_LOCKS_EXCLUDED(ns_mu_);
   absl::Status CheckOpen() const {
     return closed_.load(std::memory_order_acquire) ? Closed() : absl::OkStatus();
+  }
+  // The first check of every call: the store is open and `ns` is a valid namespace name.
+  absl::Status CheckRequest(absl::string_view ns) const {
+    RETURN_IF_ERROR(CheckOpen());
+    return ValidateNamespace(ns);
+  }
+  // `read(index)` under namespace `ns`'s reader lock, or `missing` when `ns` does not exist
+  // (yet). Arguments are validated before: a missing namespace is no excuse for bad input.
+  template <typename T, typename Read>
+  absl::StatusOr<T> ReadIndex(absl::string_view ns, T missing, Read&& read) const
+      ABSL_LOCKS_EXCLUDED(ns_mu_) {
+    const Namespace* n = FindNamespace(ns);
+    if (n == nullptr) return missing;
+    absl::ReaderMutexLock lock(&n->mu);
+    return read(n->index);
   }
 
   // Queues `w` and returns once its group has committed (or failed).
@@ -634,9 +650,7 @@ void MemoryStoreImpl::Apply(Writer* w) {
 absl::Status MemoryStoreImpl::PrepareUpsert(absl::string_view ns, std::vector<Record> records,
                                             bool is_update, Writer* w,
                                             std::optional<SaveResult>* no_write) const {
-  absl::Status s = CheckOpen();
-  if (!s.ok()) return s;
-  s = ValidateNamespace(ns);
+  absl::Status s = CheckRequest(ns);
   if (!s.ok()) return s;
   w->kind = is_update ? Writer::Kind::kUpdate : Writer::Kind::kSave;
   w->ns = std::string(ns);
@@ -682,9 +696,7 @@ absl::Status MemoryStoreImpl::PrepareUpsert(absl::string_view ns, std::vector<Re
 
 absl::Status MemoryStoreImpl::PrepareDelete(absl::string_view ns, const DeleteRequest& request,
                                             Writer* w) const {
-  absl::Status s = CheckOpen();
-  if (!s.ok()) return s;
-  s = ValidateNamespace(ns);
+  absl::Status s = CheckRequest(ns);
   if (!s.ok()) return s;
   absl::StatusOr<ParsedFilter> filter = ParseFilter(request.filter, "filter");
   if (!filter.ok()) return filter.status();
@@ -772,9 +784,7 @@ void MemoryStoreImpl::DeleteAsync(std::string ns, DeleteRequest request, bool ma
 
 absl::StatusOr<int64_t> MemoryStoreImpl::DoReset(absl::string_view ns,
                                                  absl::string_view scope_prefix) {
-  absl::Status s = CheckOpen();
-  if (!s.ok()) return s;
-  s = ValidateNamespace(ns);
+  absl::Status s = CheckRequest(ns);
   if (!s.ok()) return s;
   absl::StatusOr<std::string> prefix = ParseScopePrefix(scope_prefix, "scope_prefix");
   if (!prefix.ok()) return prefix.status();
@@ -792,9 +802,7 @@ absl::StatusOr<int64_t> MemoryStoreImpl::DoTouchRecords(absl::string_view ns,
                                                         const std::vector<std::string>& ids,
                                                         absl::string_view last_accessed,
                                                         int64_t last_accessed_micros) {
-  absl::Status s = CheckOpen();
-  if (!s.ok()) return s;
-  s = ValidateNamespace(ns);
+  absl::Status s = CheckRequest(ns);
   if (!s.ok()) return s;
   s = ValidateIds(ids, "record_ids");
   if (!s.ok()) return s;
@@ -828,9 +836,7 @@ absl::Status MemoryStoreImpl::Close() {
 
 absl::StatusOr<SearchResult> MemoryStoreImpl::DoSearch(absl::string_view ns,
                                                        const SearchRequest& request) const {
-  absl::Status s = CheckOpen();
-  if (!s.ok()) return s;
-  s = ValidateNamespace(ns);
+  absl::Status s = CheckRequest(ns);
   if (!s.ok()) return s;
   s = ValidateLimit(request.limit, "limit");
   if (!s.ok()) return s;
@@ -882,114 +888,75 @@ absl::StatusOr<SearchResult> MemoryStoreImpl::DoSearch(absl::string_view ns,
 
 absl::StatusOr<std::optional<Record>> MemoryStoreImpl::DoGetRecord(absl::string_view ns,
                                                                    absl::string_view id) const {
-  absl::Status s = CheckOpen();
-  if (!s.ok()) return s;
-  s = ValidateNamespace(ns);
-  if (!s.ok()) return s;
-  s = ValidateRecordId(id, "id");
-  if (!s.ok()) return s;
-  Namespace* n = FindNamespace(ns);
-  if (n == nullptr) return std::optional<Record>();
-  absl::ReaderMutexLock lock(&n->mu);
-  return n->index.Get(id, /*with_embedding=*/true);
+  RETURN_IF_ERROR(CheckRequest(ns));
+  RETURN_IF_ERROR(ValidateRecordId(id, "id"));
+  return ReadIndex(ns, std::optional<Record>(), [&](const NamespaceIndex& index) {
+    return index.Get(id, /*with_embedding=*/true);
+  });
 }
 
 absl::StatusOr<ListRecordsResult> MemoryStoreImpl::DoListRecords(
     absl::string_view ns, const ListRecordsRequest& request) const {
-  absl::Status s = CheckOpen();
-  if (!s.ok()) return s;
-  s = ValidateNamespace(ns);
-  if (!s.ok()) return s;
-  absl::StatusOr<std::string> prefix = ParseScopePrefix(request.scope_prefix, "scope_prefix");
-  if (!prefix.ok()) return prefix.status();
+  RETURN_IF_ERROR(CheckRequest(ns));
+  ASSIGN_OR_RETURN(const std::string prefix,
+                   ParseScopePrefix(request.scope_prefix, "scope_prefix"));
   const int limit = request.limit == 0 ? kDefaultListLimit : request.limit;
-  s = ValidateLimit(limit, "limit");
-  if (!s.ok()) return s;
+  RETURN_IF_ERROR(ValidateLimit(limit, "limit"));
   if (request.offset < 0) {
     return absl::InvalidArgumentError(
         absl::StrCat("offset: must not be negative (got ", request.offset, ")"));
   }
-  Namespace* n = FindNamespace(ns);
-  if (n == nullptr) return ListRecordsResult{{}, false, request.offset};
-  absl::ReaderMutexLock lock(&n->mu);
-  return n->index.List(*prefix, limit, request.offset, !request.omit_embeddings);
+  return ReadIndex(ns, ListRecordsResult{{}, false, request.offset},
+                   [&](const NamespaceIndex& index) {
+                     return index.List(prefix, limit, request.offset, !request.omit_embeddings);
+                   });
 }
 
 absl::StatusOr<ScopeInfo> MemoryStoreImpl::DoGetScopeInfo(absl::string_view ns,
                                                           absl::string_view scope) const {
-  absl::Status s = CheckOpen();
-  if (!s.ok()) return s;
-  s = ValidateNamespace(ns);
-  if (!s.ok()) return s;
-  absl::StatusOr<std::string> prefix = ParseScopePrefix(scope, "scope");
-  if (!prefix.ok()) return prefix.status();
-  const std::string path = prefix->empty() ? "/" : *prefix;
-  Namespace* n = FindNamespace(ns);
-  if (n == nullptr) {
-    ScopeInfo empty;
-    empty.path = path;
-    return empty;
-  }
-  absl::ReaderMutexLock lock(&n->mu);
-  return n->index.GetScopeInfo(path);
+  RETURN_IF_ERROR(CheckRequest(ns));
+  ASSIGN_OR_RETURN(const std::string prefix, ParseScopePrefix(scope, "scope"));
+  ScopeInfo empty;
+  empty.path = prefix.empty() ? "/" : prefix;
+  return ReadIndex(ns, empty,
+                   [&](const NamespaceIndex& index) { return index.GetScopeInfo(empty.path); });
 }
 
 absl::StatusOr<std::vector<std::string>> MemoryStoreImpl::DoListScopes(
     absl::string_view ns, absl::string_view parent) const {
-  absl::Status s = CheckOpen();
-  if (!s.ok()) return s;
-  s = ValidateNamespace(ns);
-  if (!s.ok()) return s;
-  absl::StatusOr<std::string> prefix = ParseScopePrefix(parent, "parent");
-  if (!prefix.ok()) return prefix.status();
-  Namespace* n = FindNamespace(ns);
-  if (n == nullptr) return std::vector<std::string>();
-  absl::ReaderMutexLock lock(&n->mu);
-  return n->index.ListScopes(*prefix);
+  RETURN_IF_ERROR(CheckRequest(ns));
+  ASSIGN_OR_RETURN(const std::string prefix, ParseScopePrefix(parent, "parent"));
+  return ReadIndex(ns, std::vector<std::string>(),
+                   [&](const NamespaceIndex& index) { return index.ListScopes(prefix); });
 }
 
 absl::StatusOr<std::vector<CategoryCount>> MemoryStoreImpl::DoListCategories(
     absl::string_view ns, absl::string_view scope_prefix) const {
-  absl::Status s = CheckOpen();
-  if (!s.ok()) return s;
-  s = ValidateNamespace(ns);
-  if (!s.ok()) return s;
-  absl::StatusOr<std::string> prefix = ParseScopePrefix(scope_prefix, "scope_prefix");
-  if (!prefix.ok()) return prefix.status();
-  Namespace* n = FindNamespace(ns);
-  if (n == nullptr) return std::vector<CategoryCount>();
-  absl::ReaderMutexLock lock(&n->mu);
-  return n->index.ListCategories(*prefix);
+  RETURN_IF_ERROR(CheckRequest(ns));
+  ASSIGN_OR_RETURN(const std::string prefix, ParseScopePrefix(scope_prefix, "scope_prefix"));
+  return ReadIndex(ns, std::vector<CategoryCount>(),
+                   [&](const NamespaceIndex& index) { return index.ListCategories(prefix); });
 }
 
 absl::StatusOr<int64_t> MemoryStoreImpl::DoCount(absl::string_view ns,
                                                  absl::string_view scope_prefix) const {
-  absl::Status s = CheckOpen();
-  if (!s.ok()) return s;
-  s = ValidateNamespace(ns);
-  if (!s.ok()) return s;
-  absl::StatusOr<std::string> prefix = ParseScopePrefix(scope_prefix, "scope_prefix");
-  if (!prefix.ok()) return prefix.status();
-  Namespace* n = FindNamespace(ns);
-  if (n == nullptr) return 0;
-  absl::ReaderMutexLock lock(&n->mu);
-  return n->index.Count(*prefix);
+  RETURN_IF_ERROR(CheckRequest(ns));
+  ASSIGN_OR_RETURN(const std::string prefix, ParseScopePrefix(scope_prefix, "scope_prefix"));
+  return ReadIndex(ns, int64_t{0}, [&](const NamespaceIndex& index) {
+    return static_cast<int64_t>(index.Count(prefix));
+  });
 }
 
 absl::StatusOr<NamespaceInfo> MemoryStoreImpl::DoDescribeNamespace(absl::string_view ns) const {
-  absl::Status s = CheckOpen();
-  if (!s.ok()) return s;
-  s = ValidateNamespace(ns);
-  if (!s.ok()) return s;
-  Namespace* n = FindNamespace(ns);
-  NamespaceInfo info;
-  if (n == nullptr) return info;
-  absl::ReaderMutexLock lock(&n->mu);
-  info.exists = true;
-  info.vector_dim = n->index.dim();
-  info.record_count = static_cast<int64_t>(n->index.size());
-  info.has_quantized_index = n->index.has_quantized_index();
-  return info;
+  RETURN_IF_ERROR(CheckRequest(ns));
+  return ReadIndex(ns, NamespaceInfo(), [](const NamespaceIndex& index) {
+    NamespaceInfo info;
+    info.exists = true;
+    info.vector_dim = index.dim();
+    info.record_count = static_cast<int64_t>(index.size());
+    info.has_quantized_index = index.has_quantized_index();
+    return info;
+  });
 }
 
 // ---------------------------------------------------------------------------------------
