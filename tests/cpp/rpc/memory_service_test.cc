@@ -7,7 +7,6 @@
 #include <grpcpp/grpcpp.h>
 
 #include <atomic>
-#include <chrono>
 #include <cstring>
 #include <map>
 #include <memory>
@@ -22,12 +21,15 @@
 #include "gtest/gtest.h"
 #include "server/memory/memory_store.h"
 #include "server/util/executor.h"
+#include "tests/cpp/testing/in_process_server.h"
 #include "tests/cpp/testing/status_matchers.h"
 #include "tests/cpp/testing/temp_dir.h"
 
 namespace fast_crewai {
 namespace {
 
+using ::fast_crewai::testing::StartInProcess;
+using ::fast_crewai::testing::StopInProcess;
 using ::fast_crewai::testing::TempDir;
 using ::testing::HasSubstr;
 
@@ -77,15 +79,11 @@ class MemoryServiceTest : public ::testing::Test {
     ASSERT_TRUE(store.ok()) << store.status();
     store_ = *std::move(store);
     service_ = std::make_unique<MemoryServiceImpl>(store_.get(), &executor_);
-    grpc::ServerBuilder builder;
-    builder.RegisterService(service_.get());
-    server_ = builder.BuildAndStart();
-    ASSERT_NE(server_, nullptr);
+    ASSERT_NO_FATAL_FAILURE(StartInProcess(service_.get(), &server_));
     stub_ = v1::MemoryService::NewStub(server_->InProcessChannel(grpc::ChannelArguments()));
   }
   void TearDown() override {
-    server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(1));
-    server_->Wait();
+    StopInProcess(server_.get());
     service_.reset();
     executor_.Shutdown();
     ASSERT_OK(store_->Close());

@@ -18,6 +18,7 @@
 #include "server/persistence/persistence_store.h"
 #include "server/util/executor.h"
 #include "tests/cpp/testing/fake_clock.h"
+#include "tests/cpp/testing/in_process_server.h"
 #include "tests/cpp/testing/status_matchers.h"
 #include "tests/cpp/testing/temp_dir.h"
 
@@ -25,6 +26,8 @@ namespace fast_crewai {
 namespace {
 
 using ::fast_crewai::testing::FakeClock;
+using ::fast_crewai::testing::StartInProcess;
+using ::fast_crewai::testing::StopInProcess;
 using ::fast_crewai::testing::TempDir;
 using ::testing::HasSubstr;
 
@@ -44,15 +47,11 @@ class PersistenceServiceTest : public ::testing::Test {
     locks_ = std::make_unique<persistence::LockTable>(&clock_, persistence::LockTableOptions{});
     service_ = std::make_unique<PersistenceServiceImpl>(store_.get(), locks_.get(), &executor_,
                                                         &clock_, absl::Milliseconds(2));
-    grpc::ServerBuilder builder;
-    builder.RegisterService(service_.get());
-    server_ = builder.BuildAndStart();
-    ASSERT_NE(server_, nullptr);
+    ASSERT_NO_FATAL_FAILURE(StartInProcess(service_.get(), &server_));
     stub_ = v1::PersistenceService::NewStub(server_->InProcessChannel(grpc::ChannelArguments()));
   }
   void TearDown() override {
-    server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(1));
-    server_->Wait();
+    StopInProcess(server_.get());
     service_.reset();
     executor_.Shutdown();
     ASSERT_OK(store_->Close());

@@ -19,6 +19,7 @@
 #include "server/scheduler/scheduler.h"
 #include "server/util/executor.h"
 #include "tests/cpp/testing/fake_clock.h"
+#include "tests/cpp/testing/in_process_server.h"
 #include "tests/cpp/testing/status_matchers.h"
 #include "tests/cpp/testing/temp_dir.h"
 
@@ -26,6 +27,8 @@ namespace fast_crewai {
 namespace {
 
 using ::fast_crewai::testing::FakeClock;
+using ::fast_crewai::testing::StartInProcess;
+using ::fast_crewai::testing::StopInProcess;
 using ::fast_crewai::testing::TempDir;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
@@ -44,16 +47,12 @@ class SchedulerServiceTest : public ::testing::Test {
     limiter_ = std::make_unique<scheduler::RateLimiter>(&clock_, scheduler::RateLimiterOptions{});
     service_ =
         std::make_unique<SchedulerServiceImpl>(scheduler_.get(), limiter_.get(), &executor_);
-    grpc::ServerBuilder builder;
-    builder.RegisterService(service_.get());
-    server_ = builder.BuildAndStart();
-    ASSERT_NE(server_, nullptr);
+    ASSERT_NO_FATAL_FAILURE(StartInProcess(service_.get(), &server_));
     stub_ = v1::SchedulerService::NewStub(server_->InProcessChannel(grpc::ChannelArguments()));
   }
   void TearDown() override {
     service_->EndStreams();
-    server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(1));
-    server_->Wait();
+    StopInProcess(server_.get());
     service_.reset();
     executor_.Shutdown();
     ASSERT_OK(scheduler_->Close());
