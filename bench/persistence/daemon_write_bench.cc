@@ -2,7 +2,7 @@
 // synchronous=FULL one row per transaction, side by side in one run (built, never run by the
 // tests):
 //
-//   build/bench/persistence/daemon_write_bench [--writers=1,4,8,16] [--seconds=2]
+//   build/bench/persistence/daemon_write_bench [--writers=1,4,8,16,32] [--seconds=2]
 //       [--rounds=3] [--server=PATH]
 //
 // It starts fast-crewai-server (--server, else $FAST_CREWAI_SERVER_BIN, else the binary of this
@@ -59,7 +59,7 @@ namespace v1 = ::fast_crewai::v1;
 using Clock = std::chrono::steady_clock;
 
 struct Options {
-  std::vector<int> writers = {1, 4, 8, 16};
+  std::vector<int> writers = {1, 4, 8, 16, 32};
   double seconds = 2.0;
   int rounds = 3;
   std::string server;
@@ -301,7 +301,7 @@ int main(int argc, char** argv) {
   Options options;
   if (!ParseArgs(argc, argv, &options)) {
     std::fprintf(stderr,
-                 "usage: %s [--writers=1,4,8,16] [--seconds=2] [--rounds=3] [--server=PATH]\n",
+                 "usage: %s [--writers=1,4,8,16,32] [--seconds=2] [--rounds=3] [--server=PATH]\n",
                  argv[0]);
     return 2;
   }
