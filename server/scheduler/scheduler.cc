@@ -1314,7 +1314,7 @@ void SchedulerImpl::CloseLeaseStream(uint64_t stream_id, bool lapse_held) {
 }
 
 absl::StatusOr<std::vector<std::string>> SchedulerImpl::RenewLeases(
-    absl::string_view /*worker_id*/, const std::vector<std::string>& lease_ids) {
+    absl::string_view worker_id, const std::vector<std::string>& lease_ids) {
   if (lease_ids.size() > static_cast<size_t>(kMaxRenewLeases)) {
     return absl::InvalidArgumentError(absl::StrCat("lease_ids: ", lease_ids.size(),
                                                    " ids is more than the limit of 10000"));
@@ -1333,6 +1333,10 @@ absl::StatusOr<std::vector<std::string>> SchedulerImpl::RenewLeases(
       Run& r = *held->first;
       const int i = held->second;
       Node& node = r.nodes[i];
+      if (node.worker_id != worker_id) {  // another worker's lease: not this one's to keep
+        lost.push_back(id);
+        continue;
+      }
       expiries_.erase({node.lease_expiry, r.seq, i});
       node.lease_expiry = now + absl::ToInt64Microseconds(r.lease);
       expiries_.insert({node.lease_expiry, r.seq, i});

@@ -299,8 +299,10 @@ class Scheduler {
   // worker ends them). Idempotent (unknown ids are ignored).
   virtual void CloseLeaseStream(uint64_t stream_id, bool lapse_held) = 0;
 
-  // Extends the given leases by their run's lease length. Returns the ids that are not held
-  // (any more), in request order. INVALID_ARGUMENT for more than kMaxRenewLeases ids.
+  // Extends the given leases of `worker_id` by their run's lease length. Returns the ids that
+  // `worker_id` does not hold (any more: lapsed, ended, unknown, or leased to another worker,
+  // which are left as they are), in request order. INVALID_ARGUMENT for more than
+  // kMaxRenewLeases ids.
   virtual absl::StatusOr<std::vector<std::string>> RenewLeases(
       absl::string_view worker_id, const std::vector<std::string>& lease_ids) = 0;
 

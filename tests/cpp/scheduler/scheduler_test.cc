@@ -229,6 +229,22 @@ TEST_F(SchedulerTest, OversizedOutputIsRefusedAndTheLeaseStaysHeld) {
   ASSERT_OK(scheduler_->CompleteNode(a.lease_id, "small"));
 }
 
+TEST_F(SchedulerTest, OnlyTheHoldingWorkerRenewsALease) {
+  RunSpec spec = Spec({Node("a")});
+  spec.lease = absl::Seconds(10);
+  RunInfo run = Create(spec);
+  LeaseGrant a = LeaseOne();  // held by "w1"
+  clock_.Advance(absl::Seconds(8));
+  ASSERT_OK_AND_ASSIGN(std::vector<std::string> lost, scheduler_->RenewLeases("w2", {a.lease_id}));
+  EXPECT_THAT(lost, ElementsAre(a.lease_id));
+  // w2's renewal did not extend it: it lapses 10 s after it was taken.
+  clock_.Advance(absl::Seconds(3));
+  scheduler_->Tick();
+  NodeInfo node = GetNode(run.run_id, "a");
+  EXPECT_EQ(node.state, NodeState::kReady);
+  EXPECT_THAT(node.error, HasSubstr("lease lapsed"));
+}
+
 TEST_F(SchedulerTest, RenewalKeepsALeaseLapseRetriesThenFails) {
   RunSpec spec = Spec({Node("a"), Node("b", {"a"}), Node("solo")});
   spec.lease = absl::Seconds(10);

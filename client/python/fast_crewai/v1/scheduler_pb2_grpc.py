@@ -154,9 +154,10 @@ class SchedulerServiceServicer(object):
         raise NotImplementedError('Method not implemented!')
 
     def RenewLeases(self, request, context):
-        """Heartbeat: extends the given leases by their run's lease length. Leases that are no longer
-        held (lapsed, run cancelled, unknown) come back in `lost_lease_ids`; the worker should stop
-        that work, its result would be refused.
+        """Heartbeat: extends the given leases by their run's lease length. Leases that `worker_id` no
+        longer holds (lapsed, run cancelled, unknown, or leased to another worker: those are left
+        untouched) come back in `lost_lease_ids`; the worker should stop that work, its result
+        would be refused.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
