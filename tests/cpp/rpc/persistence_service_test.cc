@@ -5,7 +5,6 @@
 
 #include <grpcpp/grpcpp.h>
 
-#include <chrono>
 #include <memory>
 #include <string>
 #include <thread>
@@ -19,6 +18,7 @@
 #include "server/util/executor.h"
 #include "tests/cpp/testing/fake_clock.h"
 #include "tests/cpp/testing/in_process_server.h"
+#include "tests/cpp/testing/poll.h"
 #include "tests/cpp/testing/status_matchers.h"
 #include "tests/cpp/testing/temp_dir.h"
 
@@ -26,6 +26,7 @@ namespace fast_crewai {
 namespace {
 
 using ::fast_crewai::testing::FakeClock;
+using ::fast_crewai::testing::PollUntil;
 using ::fast_crewai::testing::StartInProcess;
 using ::fast_crewai::testing::StopInProcess;
 using ::fast_crewai::testing::TempDir;
@@ -82,11 +83,7 @@ class PersistenceServiceTest : public ::testing::Test {
   // Waits (real time) until `pred` holds; the reaper ticks every 2 ms.
   template <typename Pred>
   bool Eventually(Pred pred) {
-    for (int i = 0; i < 500; ++i) {
-      if (pred()) return true;
-      std::this_thread::sleep_for(std::chrono::milliseconds(2));
-    }
-    return pred();
+    return PollUntil(pred, absl::Seconds(1));
   }
 
   TempDir dir_;

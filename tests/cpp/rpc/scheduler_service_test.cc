@@ -20,6 +20,7 @@
 #include "server/util/executor.h"
 #include "tests/cpp/testing/fake_clock.h"
 #include "tests/cpp/testing/in_process_server.h"
+#include "tests/cpp/testing/poll.h"
 #include "tests/cpp/testing/status_matchers.h"
 #include "tests/cpp/testing/temp_dir.h"
 
@@ -27,6 +28,7 @@ namespace fast_crewai {
 namespace {
 
 using ::fast_crewai::testing::FakeClock;
+using ::fast_crewai::testing::PollUntil;
 using ::fast_crewai::testing::StartInProcess;
 using ::fast_crewai::testing::StopInProcess;
 using ::fast_crewai::testing::TempDir;
@@ -101,11 +103,7 @@ class SchedulerServiceTest : public ::testing::Test {
   // Polls (real time) until `pred` holds.
   template <typename Pred>
   bool WaitFor(Pred pred) {
-    for (int i = 0; i < 2000; ++i) {
-      if (pred()) return true;
-      absl::SleepFor(absl::Milliseconds(2));
-    }
-    return false;
+    return PollUntil(pred, absl::Seconds(4));
   }
 
   TempDir dir_;
