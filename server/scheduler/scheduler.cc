@@ -333,6 +333,16 @@ class SchedulerImpl final : public Scheduler {
   absl::Status Close() override;
 
  private:
+  // The first check of a write that carries `text` (a reason, an output, an error): the
+  // scheduler is open and the text is within scheduler_max_payload_bytes.
+  absl::Status CheckWrite(absl::string_view field, absl::string_view text) const {
+    if (closed_.load(std::memory_order_acquire)) return Closed();
+    if (text.size() > static_cast<size_t>(options_.max_payload_bytes)) {
+      return TooLarge(field, text.size(), options_.max_payload_bytes);
+    }
+    return absl::OkStatus();
+  }
+
   struct Queue {
     std::set<std::pair<int64_t, int>> ready;  // (run seq, node index)
     // FIFO of parked LeaseNodes calls and lease streams with credits; ids of withdrawn
@@ -1051,10 +1061,7 @@ absl::StatusOr<NodePage> SchedulerImpl::ListNodes(absl::string_view run_id,
 
 absl::StatusOr<RunInfo> SchedulerImpl::ApplyCancelRun(absl::string_view run_id,
                                                       absl::string_view reason) {
-  if (closed_.load(std::memory_order_acquire)) return Closed();
-  if (reason.size() > static_cast<size_t>(options_.max_payload_bytes)) {
-    return TooLarge("reason", reason.size(), options_.max_payload_bytes);
-  }
+  RETURN_IF_ERROR(CheckWrite("reason", reason));
   Mutation m;
   RunInfo info;
   {
@@ -1349,10 +1356,7 @@ absl::StatusOr<std::vector<std::string>> SchedulerImpl::RenewLeases(
 
 absl::StatusOr<RunInfo> SchedulerImpl::ApplyCompleteNode(absl::string_view lease_id,
                                                          std::string output) {
-  if (closed_.load(std::memory_order_acquire)) return Closed();
-  if (output.size() > static_cast<size_t>(options_.max_payload_bytes)) {
-    return TooLarge("output", output.size(), options_.max_payload_bytes);
-  }
+  RETURN_IF_ERROR(CheckWrite("output", output));
   auto shared = std::make_shared<const std::string>(std::move(output));
   Mutation m;
   absl::StatusOr<RunInfo> result;
@@ -1374,10 +1378,7 @@ absl::StatusOr<RunInfo> SchedulerImpl::ApplyCompleteNode(absl::string_view lease
 
 absl::StatusOr<FailResult> SchedulerImpl::ApplyFailNode(absl::string_view lease_id,
                                                         std::string error, bool retryable) {
-  if (closed_.load(std::memory_order_acquire)) return Closed();
-  if (error.size() > static_cast<size_t>(options_.max_payload_bytes)) {
-    return TooLarge("error", error.size(), options_.max_payload_bytes);
-  }
+  RETURN_IF_ERROR(CheckWrite("error", error));
   Mutation m;
   absl::StatusOr<FailResult> result;
   {
