@@ -1,11 +1,5 @@
 // Durability and group commit: reopen rebuilds the same state, acknowledged writes survive
 // SIGKILL of the writing process, concurrent writers share commits, storage errors.
-#include <fcntl.h>
-#include <signal.h>
-#include <sys/types.h>
-#include <sys/wait.h>
-#include <unistd.h>
-
 #include <atomic>
 #include <chrono>
 #include <filesystem>
@@ -24,6 +18,7 @@
 #include "gtest/gtest.h"
 #include "server/memory/memory_db.h"
 #include "server/memory/memory_store.h"
+#include "server/util/status_macros.h"
 #include "tests/cpp/memory/memory_test_util.h"
 #include "tests/cpp/testing/kill_child.h"
 #include "tests/cpp/testing/status_matchers.h"
@@ -32,7 +27,8 @@
 namespace fast_crewai::memory {
 namespace {
 
-using ::fast_crewai::testing::ReadAcksThenKill;
+using ::fast_crewai::testing::AckWriter;
+using ::fast_crewai::testing::ForkWritersThenKill;
 using ::fast_crewai::testing::StatusIs;
 using ::fast_crewai::testing::TempDir;
 using ::testing::ElementsAre;
@@ -188,38 +184,22 @@ TEST(DurabilityTest, NewFilesUseLargePagesAndOldFilesKeepTheirs) {
 // parent SIGKILLs it mid-stream, reopens the store and finds every acknowledged id.
 TEST(DurabilityTest, AcknowledgedWritesSurviveSigkill) {
   TempDir dir;
-  int fds[2];
-  ASSERT_EQ(::pipe(fds), 0);
-  const pid_t pid = ::fork();
-  ASSERT_GE(pid, 0);
-  if (pid == 0) {
-    ::close(fds[0]);
-    MemoryStoreOptions options = TestOptions(dir.path());
-    options.sync = persistence::SqliteSync::kFull;
-    options.search_concurrency = 1;
-    absl::StatusOr<std::unique_ptr<MemoryStore>> store = MemoryStore::Open(options);
-    if (!store.ok()) ::_exit(3);
-    std::vector<std::thread> threads;
-    for (int t = 0; t < 4; ++t) {
-      threads.emplace_back([&, t] {
-        for (int i = 0;; ++i) {
+  ASSERT_OK_AND_ASSIGN(
+      const std::string acks, ForkWritersThenKill(4, 400, [&]() -> AckWriter {
+        MemoryStoreOptions options = TestOptions(dir.path());
+        options.sync = persistence::SqliteSync::kFull;
+        options.search_concurrency = 1;
+        absl::StatusOr<std::unique_ptr<MemoryStore>> opened = MemoryStore::Open(options);
+        if (!opened.ok()) return nullptr;
+        std::shared_ptr<MemoryStore> store = std::move(*opened);
+        return [store](int t, int i) -> absl::StatusOr<std::string> {
           const std::string id = absl::StrCat("t", t, "-", i);
           const float x = static_cast<float>(t * 100000 + i);
-          absl::StatusOr<SaveResult> saved =
-              (*store)->Save(kNs, {MakeRecord(id, "payload " + id, "/kill", {x, 1.0f})});
-          if (!saved.ok()) ::_exit(4);
-          const std::string line = id + "\n";
-          if (::write(fds[1], line.data(), line.size()) != static_cast<ssize_t>(line.size())) {
-            ::_exit(5);
-          }
-        }
-      });
-    }
-    for (auto& thread : threads) thread.join();
-    ::_exit(0);
-  }
-  ::close(fds[1]);
-  ASSERT_OK_AND_ASSIGN(const std::string acks, ReadAcksThenKill(fds[0], pid, 400));
+          RETURN_IF_ERROR(
+              store->Save(kNs, {MakeRecord(id, "payload " + id, "/kill", {x, 1.0f})}).status());
+          return id + "\n";
+        };
+      }));
 
   std::vector<std::string> acked;
   for (absl::string_view line : absl::StrSplit(acks, '\n', absl::SkipEmpty())) {

@@ -2,15 +2,9 @@
 // outputs, flow states and LTM entries from four threads (group commit, synchronous=FULL)
 // and reports each acknowledged write on a pipe; the parent SIGKILLs it mid-stream, reopens
 // the store, finds every acknowledged write and PRAGMA integrity_check says ok.
-#include <signal.h>
-#include <sys/types.h>
-#include <sys/wait.h>
-#include <unistd.h>
-
 #include <algorithm>
 #include <memory>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "SQLiteCpp/Database.h"
@@ -20,6 +14,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "server/persistence/persistence_store.h"
+#include "server/util/status_macros.h"
 #include "tests/cpp/persistence/persistence_test_util.h"
 #include "tests/cpp/testing/kill_child.h"
 #include "tests/cpp/testing/status_matchers.h"
@@ -28,7 +23,8 @@
 namespace fast_crewai::persistence {
 namespace {
 
-using ::fast_crewai::testing::ReadAcksThenKill;
+using ::fast_crewai::testing::AckWriter;
+using ::fast_crewai::testing::ForkWritersThenKill;
 using ::fast_crewai::testing::TempDir;
 using testing::OpenOrDie;
 using testing::Row;
@@ -40,55 +36,34 @@ constexpr size_t kKillAfter = 300;
 
 TEST(PersistenceDurabilityTest, AcknowledgedWritesSurviveSigkill) {
   TempDir dir;
-  int fds[2];
-  ASSERT_EQ(::pipe(fds), 0);
-  const pid_t pid = ::fork();
-  ASSERT_GE(pid, 0);
-  if (pid == 0) {
-    ::close(fds[0]);
-    PersistenceStoreOptions options = TestOptions(dir.path(), RealClock::Get());
-    options.sync = SqliteSync::kFull;
-    absl::StatusOr<std::unique_ptr<PersistenceStore>> store = PersistenceStore::Open(options);
-    if (!store.ok()) ::_exit(3);
-    std::vector<std::thread> threads;
-    for (int t = 0; t < kThreads; ++t) {
-      threads.emplace_back([&, t] {
-        for (int i = 0;; ++i) {
-          std::string line;
-          absl::Status s;
+  ASSERT_OK_AND_ASSIGN(
+      const std::string acks, ForkWritersThenKill(kThreads, kKillAfter, [&]() -> AckWriter {
+        PersistenceStoreOptions options = TestOptions(dir.path(), RealClock::Get());
+        options.sync = SqliteSync::kFull;
+        absl::StatusOr<std::unique_ptr<PersistenceStore>> opened = PersistenceStore::Open(options);
+        if (!opened.ok()) return nullptr;
+        std::shared_ptr<PersistenceStore> store = std::move(*opened);
+        return [store](int t, int i) -> absl::StatusOr<std::string> {
           switch (i % 3) {
             case 0:  // one kickoff per thread, growing
-              s = (*store)
-                      ->AddTaskOutput(kNs, absl::StrCat("kick-", t),
-                                      Row(absl::StrCat("task-", t, "-", i), i,
-                                          absl::StrCat("payload-", t, "-", i)))
-                      .status();
-              line = absl::StrCat("row ", t, " ", i, "\n");
-              break;
+              RETURN_IF_ERROR(store
+                                  ->AddTaskOutput(kNs, absl::StrCat("kick-", t),
+                                                  Row(absl::StrCat("task-", t, "-", i), i,
+                                                      absl::StrCat("payload-", t, "-", i)))
+                                  .status());
+              return absl::StrCat("row ", t, " ", i, "\n");
             case 1:
-              s = (*store)->SaveFlowState(absl::StrCat("flow-", t), "step",
-                                          absl::StrCat(R"({"i": )", i, "}"), "");
-              line = absl::StrCat("flow ", t, " ", i, "\n");
-              break;
+              RETURN_IF_ERROR(store->SaveFlowState(absl::StrCat("flow-", t), "step",
+                                                   absl::StrCat(R"({"i": )", i, "}"), ""));
+              return absl::StrCat("flow ", t, " ", i, "\n");
             default:
-              s = (*store)->SaveLtm("ltm", absl::StrCat("desc-", t),
-                                    absl::StrCat(R"({"i": )", i, "}"), absl::StrCat(1000000 + i),
-                                    1.0);
-              line = absl::StrCat("ltm ", t, " ", i, "\n");
-              break;
+              RETURN_IF_ERROR(store->SaveLtm("ltm", absl::StrCat("desc-", t),
+                                             absl::StrCat(R"({"i": )", i, "}"),
+                                             absl::StrCat(1000000 + i), 1.0));
+              return absl::StrCat("ltm ", t, " ", i, "\n");
           }
-          if (!s.ok()) ::_exit(4);
-          if (::write(fds[1], line.data(), line.size()) != static_cast<ssize_t>(line.size())) {
-            ::_exit(5);
-          }
-        }
-      });
-    }
-    for (auto& thread : threads) thread.join();
-    ::_exit(0);
-  }
-  ::close(fds[1]);
-  ASSERT_OK_AND_ASSIGN(const std::string acks, ReadAcksThenKill(fds[0], pid, kKillAfter));
+        };
+      }));
 
   // Last acknowledged i per (kind, thread); every write of a thread before it was acked too.
   int last_row[kThreads], last_flow[kThreads], last_ltm[kThreads];

@@ -2,15 +2,9 @@
 // nodes from four threads (group commit, synchronous=FULL) and reports each acknowledged
 // CreateRun / CompleteNode on a pipe; the parent SIGKILLs it mid-stream, checks the file with
 // PRAGMA integrity_check, reopens it and finds every acknowledged run and output.
-#include <signal.h>
-#include <sys/types.h>
-#include <sys/wait.h>
-#include <unistd.h>
-
 #include <algorithm>
 #include <memory>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "SQLiteCpp/Database.h"
@@ -19,6 +13,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "server/scheduler/scheduler.h"
+#include "server/util/status_macros.h"
 #include "tests/cpp/scheduler/scheduler_test_util.h"
 #include "tests/cpp/testing/kill_child.h"
 #include "tests/cpp/testing/status_matchers.h"
@@ -27,7 +22,8 @@
 namespace fast_crewai::scheduler {
 namespace {
 
-using ::fast_crewai::testing::ReadAcksThenKill;
+using ::fast_crewai::testing::AckWriter;
+using ::fast_crewai::testing::ForkWritersThenKill;
 using ::fast_crewai::testing::TempDir;
 using testing::LeaseNow;
 using testing::Node;
@@ -39,46 +35,27 @@ constexpr size_t kKillAfter = 200;
 
 TEST(SchedulerDurabilityTest, AcknowledgedCallsSurviveSigkill) {
   TempDir dir;
-  int fds[2];
-  ASSERT_EQ(::pipe(fds), 0);
-  const pid_t pid = ::fork();
-  ASSERT_GE(pid, 0);
-  if (pid == 0) {
-    ::close(fds[0]);
-    SchedulerOptions options = TestOptions(dir.path(), RealClock::Get());
-    options.sync = persistence::SqliteSync::kFull;
-    absl::StatusOr<std::unique_ptr<Scheduler>> scheduler = Scheduler::Open(options);
-    if (!scheduler.ok()) ::_exit(3);
-    std::vector<std::thread> threads;
-    for (int t = 0; t < kThreads; ++t) {
-      threads.emplace_back([&, t] {
-        const std::string queue = absl::StrCat("q", t);  // one queue per thread: no stealing
-        for (int i = 0;; ++i) {
-          absl::StatusOr<RunInfo> run =
-              (*scheduler)->CreateRun(Spec({Node("first"), Node("second", {"first"})}, queue));
-          if (!run.ok()) ::_exit(4);
-          std::string line = absl::StrCat("run ", run->run_id, "\n");
-          if (::write(fds[1], line.data(), line.size()) != static_cast<ssize_t>(line.size())) {
-            ::_exit(5);
-          }
-          absl::StatusOr<std::vector<LeaseGrant>> leases = LeaseNow(**scheduler, 1, queue);
-          if (!leases.ok() || leases->size() != 1) ::_exit(6);
+  ASSERT_OK_AND_ASSIGN(
+      const std::string acks, ForkWritersThenKill(kThreads, kKillAfter, [&]() -> AckWriter {
+        SchedulerOptions options = TestOptions(dir.path(), RealClock::Get());
+        options.sync = persistence::SqliteSync::kFull;
+        absl::StatusOr<std::unique_ptr<Scheduler>> opened = Scheduler::Open(options);
+        if (!opened.ok()) return nullptr;
+        std::shared_ptr<Scheduler> scheduler = std::move(*opened);
+        return [scheduler](int t, int i) -> absl::StatusOr<std::string> {
+          const std::string queue = absl::StrCat("q", t);  // one queue per thread: no stealing
+          ASSIGN_OR_RETURN(
+              const RunInfo run,
+              scheduler->CreateRun(Spec({Node("first"), Node("second", {"first"})}, queue)));
+          ASSIGN_OR_RETURN(const std::vector<LeaseGrant> leases, LeaseNow(*scheduler, 1, queue));
+          if (leases.size() != 1) return absl::InternalError("expected one lease");
           const std::string output = absl::StrCat("out-", t, "-", i);
-          if (!(*scheduler)->CompleteNode((*leases)[0].lease_id, output).ok()) ::_exit(7);
+          RETURN_IF_ERROR(scheduler->CompleteNode(leases[0].lease_id, output).status());
           // The oldest ready node of the queue: this run's first, or an earlier run's second.
-          const LeaseGrant& lease = (*leases)[0];
-          line = absl::StrCat("done ", lease.run_id, " ", lease.node_id, " ", output, "\n");
-          if (::write(fds[1], line.data(), line.size()) != static_cast<ssize_t>(line.size())) {
-            ::_exit(5);
-          }
-        }
-      });
-    }
-    for (auto& thread : threads) thread.join();
-    ::_exit(0);
-  }
-  ::close(fds[1]);
-  ASSERT_OK_AND_ASSIGN(const std::string acks, ReadAcksThenKill(fds[0], pid, kKillAfter));
+          return absl::StrCat("run ", run.run_id, "\n", "done ", leases[0].run_id, " ",
+                              leases[0].node_id, " ", output, "\n");
+        };
+      }));
 
   const std::string path = dir.path() + "/scheduler.db";
   {
