@@ -361,7 +361,7 @@ absl::Status Daemon::BuildCoresAndServices() {
     absl::Status closed = tool_cache_->Close();
     if (!closed.ok()) LogError("tool cache close failed", {{"error", closed.ToString()}});
   });
-  cache_ticker_ = std::make_unique<cache::CacheTicker>(tool_cache_.get(), clock_);
+  cache_ticker_ = Ticker::For(tool_cache_.get(), "cache-ticker", clock_);
   AddCloser([this] { cache_ticker_->Stop(); });
   if (config_.cache.persist) {
     cache_executor_ = std::make_unique<ThreadPoolExecutor>(2, "cache-rpc");
@@ -430,7 +430,7 @@ absl::Status Daemon::BuildCoresAndServices() {
       LogError("scheduler close failed", {{"error", closed.ToString()}});
     }
   });
-  scheduler_ticker_ = std::make_unique<scheduler::SchedulerTicker>(scheduler_.get(), clock_);
+  scheduler_ticker_ = Ticker::For(scheduler_.get(), "sched-ticker", clock_);
   AddCloser([this] { scheduler_ticker_->Stop(); });
   scheduler_executor_ = std::make_unique<ThreadPoolExecutor>(kMemoryExecutorThreads, "sched-rpc");
   AddCloser([this] { scheduler_executor_->Shutdown(); });

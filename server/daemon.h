@@ -36,7 +36,6 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
-#include "server/cache/cache_ticker.h"
 #include "server/cache/tool_cache.h"
 #include "server/persistence/lock_table.h"
 #include "server/persistence/persistence_store.h"
@@ -47,9 +46,9 @@
 #include "server/rpc/scheduler_service.h"
 #include "server/scheduler/rate_limiter.h"
 #include "server/scheduler/scheduler.h"
-#include "server/scheduler/scheduler_ticker.h"
 #include "server/util/executor.h"
 #include "server/util/clock.h"
+#include "server/util/ticker.h"
 
 namespace fast_crewai {
 
@@ -135,14 +134,14 @@ class Daemon {
   std::unique_ptr<memory::MemoryStore> memory_store_;
   std::unique_ptr<ThreadPoolExecutor> memory_executor_;
   std::unique_ptr<cache::ToolCache> tool_cache_;
-  std::unique_ptr<cache::CacheTicker> cache_ticker_;
+  std::unique_ptr<Ticker> cache_ticker_;
   std::unique_ptr<ThreadPoolExecutor> cache_executor_;  // Only with cache_persist.
   CacheServiceImpl* cache_service_ = nullptr;            // Owned by services_.
   std::unique_ptr<persistence::PersistenceStore> persistence_store_;
   std::unique_ptr<persistence::LockTable> lock_table_;
   std::unique_ptr<ThreadPoolExecutor> persistence_executor_;
   std::unique_ptr<scheduler::Scheduler> scheduler_;
-  std::unique_ptr<scheduler::SchedulerTicker> scheduler_ticker_;
+  std::unique_ptr<Ticker> scheduler_ticker_;
   std::unique_ptr<ThreadPoolExecutor> scheduler_executor_;
   std::unique_ptr<scheduler::RateLimiter> rate_limiter_;
   SchedulerServiceImpl* scheduler_service_ = nullptr;  // Owned by services_.

@@ -822,7 +822,15 @@ absl::Duration ToolCache::NamespaceDefaultTtl(const NamespaceState& ns) const {
   return own >= 0 ? absl::Microseconds(own) : options_.default_ttl;
 }
 
-void ToolCache::SetWakeup(std::function<void()> wakeup) { wakeup_ = std::move(wakeup); }
+void ToolCache::SetWakeup(std::function<void()> wakeup) {
+  absl::MutexLock lock(&wakeup_mu_);
+  wakeup_ = std::move(wakeup);
+}
+
+void ToolCache::Wake() {
+  absl::MutexLock lock(&wakeup_mu_);
+  if (wakeup_) wakeup_();
+}
 
 void ToolCache::SetInvalidationListener(InvalidationListener listener) {
   invalidation_listener_ = std::move(listener);
@@ -912,7 +920,7 @@ uint64_t ToolCache::Lookup(const CacheKey& key, const LookupOptions& options,
     }
   }
   Deliver(answers);
-  if (wake && wakeup_) wakeup_();
+  if (wake) Wake();
   if (wait_id != 0) return wait_id;
   done(std::move(result));
   return 0;
@@ -1125,7 +1133,7 @@ absl::StatusOr<bool> ToolCache::Release(const CacheKey& key, uint64_t lease_id,
     }
   }
   Deliver(answers);
-  if (wake && wakeup_) wakeup_();
+  if (wake) Wake();
   return released;
 }
 

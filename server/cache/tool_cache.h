@@ -316,7 +316,7 @@ class ToolCache {
   // budget evicts at once. Errors: INVALID_ARGUMENT naming default_ttl_millis / max_bytes.
   absl::Status ConfigureNamespace(absl::string_view ns, const NamespaceConfig& config);
 
-  // ---- Time-driven work (the daemon's CacheTicker calls these; tests call them directly) --
+  // ---- Time-driven work (the daemon's Ticker calls these; tests call them directly) ------
 
   // Removes expired entries, lapses expired leases, times out waiters, and writes pending
   // row deletions to cache.db.
@@ -326,9 +326,9 @@ class ToolCache {
   // expire; absl::InfiniteFuture() when none.
   absl::Time NextDeadline();
 
-  // `wakeup` is called (outside any lock) whenever a lease or a waiter with a deadline is
-  // added, so a timer waiting for NextDeadline() can re-read it.
-  // REQUIRES: called before the cache is used concurrently.
+  // `wakeup` is called (outside the shards' locks) whenever a lease or a waiter with a deadline
+  // is added, so a timer waiting for NextDeadline() can re-read it. Null unregisters it. May be
+  // called at any time; `wakeup` must not call back into the cache.
   void SetWakeup(std::function<void()> wakeup);
 
   // `listener` is called (outside any lock, on the caller's thread, after the change is
@@ -356,6 +356,8 @@ class ToolCache {
   NamespaceState* FindNamespace(absl::string_view ns);
   absl::StatusOr<NamespaceState*> GetOrCreateNamespace(absl::string_view ns);
   void CollectIdleNamespaces(absl::Time now);
+  // Calls the registered wakeup, if any.
+  void Wake();
   int64_t NamespaceBudget(const NamespaceState& ns) const;
   absl::Duration NamespaceDefaultTtl(const NamespaceState& ns) const;
   void EnforceNamespaceBudget(NamespaceState* ns);
@@ -372,7 +374,8 @@ class ToolCache {
   Clock* const clock_;
   std::vector<std::unique_ptr<CacheShard>> shards_;
   std::unique_ptr<CacheDb> db_;  // Null unless options_.persist.
-  std::function<void()> wakeup_;
+  absl::Mutex wakeup_mu_;
+  std::function<void()> wakeup_ ABSL_GUARDED_BY(wakeup_mu_);
   InvalidationListener invalidation_listener_;
 
   std::atomic<bool> closed_{false};

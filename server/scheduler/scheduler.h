@@ -336,7 +336,7 @@ class Scheduler {
   // memory and go with the next commit), FAILED_PRECONDITION when closed.
   virtual absl::Status Sync() = 0;
 
-  // ---- Time-driven work (SchedulerTicker calls these; tests call them directly) ----
+  // ---- Time-driven work (the daemon's Ticker calls these; tests call them directly) --
 
   // Lapses expired leases, ends waits that ran out, writes changes older than flush_delay.
   virtual void Tick() = 0;
