@@ -23,7 +23,7 @@ from collections.abc import Callable
 from typing import Any
 
 from fast_crewai import errors
-from fast_crewai.legacy import conversions, outage
+from fast_crewai.legacy import _link, conversions, outage
 
 _logger = logging.getLogger(__name__)
 
@@ -54,7 +54,7 @@ class DaemonLTMStore:
         try:
             request = conversions.save_ltm(self.namespace, task_description,
                                            json.dumps(metadata), str(datetime), float(score))
-            self._session.write("SaveLongTermMemory", request, local)
+            self._session.write("SaveLongTermMemory", request, _link.call, local)
         except (errors.RpcError, TypeError, ValueError) as e:
             _logger.error("MEMORY ERROR: An error occurred while saving to LTM: %s", e)
 
@@ -68,8 +68,9 @@ class DaemonLTMStore:
             return None
         n = MAX_LATEST_N if n < 0 else min(n, MAX_LATEST_N)
         try:
+            request = conversions.load_ltm(self.namespace, task_description, n)
             return self._session.read(
-                "LoadLongTermMemory", conversions.load_ltm(self.namespace, task_description, n),
+                lambda: _link.call("LoadLongTermMemory", request),
                 lambda response: conversions.ltm_entries(response) or None, local)
         except (errors.RpcError, ValueError) as e:
             _logger.error("MEMORY ERROR: An error occurred while querying LTM: %s", e)
@@ -78,6 +79,6 @@ class DaemonLTMStore:
     def reset(self, local: Callable[[], Any]) -> None:
         try:
             self._session.write("ResetLongTermMemory", conversions.reset_ltm(self.namespace),
-                                local)
+                                _link.call, local)
         except errors.RpcError as e:
             _logger.error("MEMORY ERROR: An error occurred while deleting all rows in LTM: %s", e)

@@ -31,7 +31,7 @@ from collections.abc import Callable
 from typing import Any
 
 from fast_crewai import errors
-from fast_crewai.legacy import conversions, outage, semantics
+from fast_crewai.legacy import _link, conversions, outage, semantics
 from fast_crewai.memory.namespace import shorten
 
 _logger = logging.getLogger(__name__)
@@ -140,7 +140,7 @@ class DaemonRAGStore:
             request = conversions.save_document(
                 self.namespace, document_id(value, meta), value, meta,
                 self._embedding(value))
-            self._session.write("SaveRecords", request, local)
+            self._session.write("SaveRecords", request, _link.call, local)
         except Exception as e:  # noqa: BLE001 - CrewAI's save logs and goes on
             logging.error(f"Error during {self.type} save: {e!s}")
 
@@ -187,12 +187,12 @@ class DaemonRAGStore:
                     break
             return out
 
-        return self._session.read("Search", request, convert, local)
+        return self._session.read(lambda: _link.call("Search", request), convert, local)
 
     def reset(self, local: Callable[[], Any]) -> None:
         """Empties the collection's namespace; raises as CrewAI's reset does."""
         try:
-            self._session.write("Reset", conversions.reset(self.namespace), local)
+            self._session.write("Reset", conversions.reset(self.namespace), _link.call, local)
         except errors.RpcError as e:
             raise Exception(
                 f"An error occurred while resetting the {self.type} memory: {e}") from e

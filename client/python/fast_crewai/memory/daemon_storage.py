@@ -134,7 +134,7 @@ class DaemonStorage:
     @property
     def degraded(self) -> bool:
         """True while the daemon is unreachable (or a journal awaits replay)."""
-        return self._session.needs_recovery
+        return self._session.degraded
 
     def __repr__(self) -> str:
         return f"DaemonStorage(namespace={self._namespace!r})"
@@ -184,19 +184,17 @@ class DaemonStorage:
     def _write(
         self, rpc: str, request: Any, local_apply: Callable[[Any], T], dim: int = 0
     ) -> tuple[Any, T | None]:
-        """Sends a write, or journals it during an outage. Returns (the response, None) or
-        (None, local_apply's result) when journaled."""
+        """Sends a write, or journals it during an outage (after the offline dimension check).
+        Returns (the response, None) or (None, local_apply's result) when journaled."""
         s = self._session
-        if s.needs_recovery:
-            with s.lock:
-                if s.needs_recovery and not s.recover_locked(timeout=self._timeout):
-                    return None, s.journal_locked(rpc, request, local_apply, dim)
-        try:
-            return self._call(rpc, request), None
-        except errors.DaemonUnavailable:
-            with s.lock:
-                s.mark_down_locked()
-                return None, s.journal_locked(rpc, request, local_apply, dim)
+        return s.write(
+            rpc,
+            request,
+            self._call,
+            s.journaled_write(rpc, request, local_apply, dim),
+            self._timeout,
+            offline_check=lambda: s.check_dim_offline(dim),
+        )
 
     def _read(
         self,
@@ -206,21 +204,15 @@ class DaemonStorage:
         local_read: Callable[[Any], T],
         dim: int = 0,
     ) -> T:
-        """Answers a read from the daemon, or from the local store during an outage."""
+        """Answers a read from the daemon, or from the local store during an outage (after the
+        offline dimension check)."""
         s = self._session
-        if s.needs_recovery:
-            with s.lock:
-                if s.needs_recovery and not s.recover_locked(timeout=self._timeout):
-                    s.check_dim_offline(dim)
-                    return local_read(s.local_locked())
-        try:
-            response = self._call(rpc, request)
-        except errors.DaemonUnavailable:
-            with s.lock:
-                s.mark_down_locked()
-                s.check_dim_offline(dim)
-                return local_read(s.local_locked())
-        return convert(response)
+
+        def local() -> T:
+            s.check_dim_offline(dim)
+            return local_read(s.local_locked())
+
+        return s.read(lambda: self._call(rpc, request), convert, local, self._timeout)
 
     # -- StorageBackend ------------------------------------------------------------------------
 
@@ -450,9 +442,9 @@ class DaemonStorage:
         """Replays this namespace's pending journal if the daemon is back. The storage stays
         usable (other Memory objects of the process may share the namespace)."""
         s = self._session
-        if s.needs_recovery:
+        if s.degraded:
             with s.lock:
-                if s.needs_recovery:
+                if s.degraded:
                     s.recover_locked(force=True, timeout=self._timeout)
 
     # -- async variants ------------------------------------------------------------------------
