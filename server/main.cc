@@ -12,6 +12,7 @@
 #include <memory>
 
 #include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/strings/str_cat.h"
 #include "grpcpp/create_channel.h"
 #include "grpcpp/security/credentials.h"
@@ -95,6 +96,12 @@ int Run(int argc, char** argv) {
       break;
   }
 
+  // Debian's Abseil is built with Mutex deadlock detection on: every lock and unlock of our
+  // mutexes and gRPC's updates a global lock graph. It is a debugging aid; the unit tests keep
+  // it (they do not run this main), the daemon turns it off: 10% less CPU per call
+  // (daemon_write_bench, 16 writers: 80-83 against 83-90 us per durable row, empty calls 20-22
+  // against 25 us).
+  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
   fast_crewai::SetLogLevel(config->runtime.log_level);
   fast_crewai::InstallGrpcLogBridge(config->runtime.log_level);
 
