@@ -41,6 +41,8 @@ SUITES = (
           "replay log and durable writes vs CrewAI's SQLite storage"),
     Suite("scheduler", REPO / ".venv/bin/python", "bench/scheduler_bench.py",
           "DAG mode vs CrewAI's kickoff; dispatch vs Dask distributed"),
+    Suite("grpc-client", REPO / ".venv/bin/python", "bench/grpc_client_bench.py",
+          "the Python client's gRPC call with fast_crewai's tuning vs grpcio's default"),
     Suite("legacy", REPO / ".venv-crewai-1.9.3/bin/python", "bench/legacy_bench.py",
           "legacy RAGStorage vs CrewAI 1.9.3's Chroma storage"),
 )

@@ -18,9 +18,14 @@ Fan-out of kickoff_for_each to `fast-crewai worker` processes (docs/scheduler.md
 Importing this package does not import CrewAI, gRPC stubs or touch the network.
 """
 
-import logging as _logging
+# Before anything that imports gRPC (fast_crewai.grpc_tuning: why, and when it does nothing).
+from fast_crewai import grpc_tuning as _grpc_tuning
 
-from fast_crewai._version import __version__
+_grpc_tuning.apply()
+
+import logging as _logging  # noqa: E402
+
+from fast_crewai._version import __version__  # noqa: E402
 from fast_crewai.acceleration import (
     disable_acceleration,
     enable_acceleration,

@@ -20,7 +20,7 @@ import sys
 import threading
 from typing import Iterable
 
-from fast_crewai import patches
+from fast_crewai import grpc_tuning, patches
 from fast_crewai.config import ENV_ACCELERATION, AreaMode, ClientConfig, get_config
 from fast_crewai.killswitch import set_acceleration_enabled
 from fast_crewai.patches import NOT_IMPLEMENTED, PatcherSpec, PatchResult
@@ -163,4 +163,5 @@ def format_report(results: Iterable[PatchResult]) -> str:
     for r in rows:
         mark = "on " if r.applied else "off"
         lines.append(f"  {mark}  {f'{r.area}/{r.name}':<{width}}  {r.reason}")
+    lines.append(f"gRPC client tuning: {grpc_tuning.state()}")
     return "\n".join(lines)

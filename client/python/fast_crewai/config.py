@@ -25,6 +25,7 @@ Variables (an empty value counts as unset):
 | FAST_CREWAI_RATE_LIMIT_KEY | name of the daemon rate limit shared for CrewAI's max_rpm | crewai:max_rpm |
 | FAST_CREWAI_FAN_OUT | 1: Crew.kickoff_for_each of a registered factory's crew runs on workers | off |
 | FAST_CREWAI_WORKER_QUEUE | the scheduler queue of fan-out runs and of `fast-crewai worker` | default |
+| FAST_CREWAI_GRPC_TUNING | 0/false/off/no keeps grpcio's EventEngine client (fast_crewai.grpc_tuning, which reads it at import, before gRPC loads; validated here) | on |
 
 Area switches: `false` never patches the area. `auto` patches it when the installed CrewAI is
 supported and the patch is implemented, and skips it silently otherwise. `true` does the same
@@ -83,6 +84,7 @@ ENV_TASKS = "FAST_CREWAI_TASKS"
 ENV_RATE_LIMIT_KEY = "FAST_CREWAI_RATE_LIMIT_KEY"
 ENV_FAN_OUT = "FAST_CREWAI_FAN_OUT"
 ENV_WORKER_QUEUE = "FAST_CREWAI_WORKER_QUEUE"
+ENV_GRPC_TUNING = "FAST_CREWAI_GRPC_TUNING"
 DEFAULT_RATE_LIMIT_KEY = "crewai:max_rpm"
 DEFAULT_WORKER_QUEUE = "default"
 # The scheduler's charset for queue names (proto/fast_crewai/v1/scheduler.proto).
@@ -220,6 +222,7 @@ class ClientConfig:
     rate_limit_key: str = DEFAULT_RATE_LIMIT_KEY
     fan_out: bool = False
     worker_queue: str = DEFAULT_WORKER_QUEUE
+    grpc_tuning: bool = True
     area_sources: Mapping[str, str] = field(default_factory=dict, compare=False)
 
     @property
@@ -333,9 +336,12 @@ class ClientConfig:
             raise ConfigError(f'{ENV_WORKER_QUEUE}: expected 1..128 characters of '
                               f'[A-Za-z0-9._:/-], got "{worker_queue}"')
 
+        grpc_tuning = _parse_bool(ENV_GRPC_TUNING, get(ENV_GRPC_TUNING), default=True)
+
         return cls(
             endpoint=endpoint,
             tasks_dag=tasks_dag,
+            grpc_tuning=grpc_tuning,
             rate_limit_key=rate_limit_key,
             fan_out=fan_out,
             worker_queue=worker_queue,

@@ -12,6 +12,7 @@ import sys
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from fast_crewai import grpc_tuning
 from fast_crewai._version import __version__
 from fast_crewai.acceleration import preview
 from fast_crewai.cli import common
@@ -51,6 +52,7 @@ class StatusReport:
     server_error: str | None = None
     services: list[ServiceHealth] = field(default_factory=list)
     patches: list[PatchResult] = field(default_factory=list)
+    grpc_tuning: str = field(default_factory=grpc_tuning.state)
 
     @property
     def ok(self) -> bool:
@@ -154,6 +156,7 @@ def render_text(report: StatusReport, config: ClientConfig) -> str:
     for p in report.patches:
         mark = "on " if p.applied else "off"
         lines.append(f"  {mark}  {f'{p.area}/{p.name}':<{width}}  {p.reason}")
+    lines.append(f"gRPC client tuning: {report.grpc_tuning}")
     return "\n".join(lines)
 
 
