@@ -66,6 +66,7 @@ def main() -> None:
 
     from harness import Table, interleaved, median
     from server_process import running_daemon
+    import fast_crewai  # noqa: F401  first, as a program imports the shim: gRPC tuning (docs/client.md)
 
     with running_daemon(work / "daemon") as endpoint:
         os.environ["FAST_CREWAI_ENDPOINT"] = endpoint

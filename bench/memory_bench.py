@@ -38,6 +38,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from harness import Table, percentile  # noqa: E402
 from server_process import running_daemon  # noqa: E402
+import fast_crewai  # noqa: E402,F401  first, as a program imports the shim: gRPC tuning (docs/client.md)
 
 SCOPES = ["/crew/a/agent/x", "/crew/a/agent/y", "/crew/b/agent/x", "/crew/b/agent/y"]
 

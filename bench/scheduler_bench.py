@@ -43,6 +43,7 @@ sys.path.insert(0, str(HERE.parent / "tests" / "python"))
 sys.path.insert(0, str(HERE.parent / "tests" / "python" / "scheduler"))
 from harness import Table, median, percentile  # noqa: E402
 from server_process import running_daemon  # noqa: E402
+import fast_crewai  # noqa: E402,F401  first, as a program imports the shim: gRPC tuning (docs/client.md)
 
 for key, value in {"CREWAI_DISABLE_TELEMETRY": "true", "CREWAI_DISABLE_TRACKING": "true",
                    "OTEL_SDK_DISABLED": "true", "CREWAI_TRACING_ENABLED": "false",
