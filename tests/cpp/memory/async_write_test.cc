@@ -19,12 +19,14 @@
 #include "server/memory/memory_store.h"
 #include "server/util/executor.h"
 #include "tests/cpp/memory/memory_test_util.h"
+#include "tests/cpp/testing/commit_gate.h"
 #include "tests/cpp/testing/status_matchers.h"
 #include "tests/cpp/testing/temp_dir.h"
 
 namespace fast_crewai::memory {
 namespace {
 
+using ::fast_crewai::testing::CommitGate;
 using ::fast_crewai::testing::IsOk;
 using ::fast_crewai::testing::StatusIs;
 using ::fast_crewai::testing::TempDir;
@@ -162,19 +164,13 @@ TEST(AsyncWriteTest, CallbackWritesQueuedBehindABusyLeaderDoNotWaitAndShareCommi
   ThreadPoolExecutor executor(2, "test-leader");
   MemoryStoreOptions options = TestOptions(dir.path());
   options.write_executor = &executor;
-  std::atomic<bool> hold{true};
-  std::atomic<bool> holding{false};
-  options.before_commit_hook = [&](int) {
-    if (hold.load()) {
-      holding = true;
-      while (hold.load()) std::this_thread::yield();
-    }
-  };
+  CommitGate gate;
+  options.before_commit_hook = gate.Hook();
   std::unique_ptr<MemoryStore> store = OpenOrDie(options);
   ASSERT_NE(store, nullptr);
   // A blocking writer leads and is held inside its commit.
   std::thread blocker([&] { EXPECT_OK(store->Save(kNs, One(MakeRecord("first", "x")))); });
-  while (!holding.load()) std::this_thread::yield();
+  gate.WaitUntilHolding();
 
   Results results;
   constexpr int kWrites = 20;
@@ -188,7 +184,7 @@ TEST(AsyncWriteTest, CallbackWritesQueuedBehindABusyLeaderDoNotWaitAndShareCommi
   // A blocking writer queued behind callback writes is taken along by their leader.
   std::thread late_blocker([&] { EXPECT_OK(store->Update(kNs, MakeRecord("r5", "late"))); });
   while (store->GetStats().pending_writes < kWrites + 3) std::this_thread::yield();
-  hold = false;
+  gate.Release();
   results.WaitFor(kWrites + 1);
   blocker.join();
   late_blocker.join();

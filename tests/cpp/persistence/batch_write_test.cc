@@ -17,12 +17,14 @@
 #include "server/util/executor.h"
 #include "tests/cpp/persistence/persistence_test_util.h"
 #include "tests/cpp/testing/fake_clock.h"
+#include "tests/cpp/testing/commit_gate.h"
 #include "tests/cpp/testing/status_matchers.h"
 #include "tests/cpp/testing/temp_dir.h"
 
 namespace fast_crewai::persistence {
 namespace {
 
+using ::fast_crewai::testing::CommitGate;
 using ::fast_crewai::testing::FakeClock;
 using ::fast_crewai::testing::IsOk;
 using ::fast_crewai::testing::StatusIs;
@@ -153,18 +155,12 @@ TEST_F(BatchWriteTest, CallbackWritesQueuedBehindABusyLeaderDoNotWaitAndShareCom
   ThreadPoolExecutor executor(2, "test-leader");
   PersistenceStoreOptions options = TestOptions(dir_.path(), &clock_);
   options.write_executor = &executor;
-  std::atomic<bool> hold{true};
-  std::atomic<bool> holding{false};
-  options.before_commit_hook = [&](int) {
-    if (hold.load()) {
-      holding = true;
-      while (hold.load()) std::this_thread::yield();
-    }
-  };
+  CommitGate gate;
+  options.before_commit_hook = gate.Hook();
   Open(options);
   // A blocking writer leads and is held inside its commit.
   std::thread blocker([&] { EXPECT_OK(store_->SaveFlowState("f", "m", "{}", "")); });
-  while (!holding.load()) std::this_thread::yield();
+  gate.WaitUntilHolding();
 
   Results results;
   constexpr int kWrites = 20;
@@ -177,7 +173,7 @@ TEST_F(BatchWriteTest, CallbackWritesQueuedBehindABusyLeaderDoNotWaitAndShareCom
   // A blocking writer queued behind callback writes is taken along by their leader.
   std::thread late_blocker([&] { EXPECT_OK(store_->SaveFlowState("g", "m", "{}", "")); });
   while (store_->GetStats().pending_writes < kWrites + 2) std::this_thread::yield();
-  hold = false;
+  gate.Release();
   results.WaitFor(kWrites);
   blocker.join();
   late_blocker.join();
