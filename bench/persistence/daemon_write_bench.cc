@@ -48,6 +48,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "bench/persistence/bench_util.h"
 #include "fast_crewai/v1/persistence.grpc.pb.h"
 #include "grpcpp/grpcpp.h"
 
@@ -58,27 +59,14 @@ namespace {
 namespace v1 = ::fast_crewai::v1;
 using Clock = std::chrono::steady_clock;
 
+constexpr char kDirPrefix[] = "fast-crewai-daemon-write-bench";
+
 struct Options {
   std::vector<int> writers = {1, 4, 8, 16, 32};
   double seconds = 2.0;
   int rounds = 3;
   std::string server;
 };
-
-std::string Payload() {
-  return absl::StrCat(R"({"raw": ")", std::string(900, 'x'), R"(", "agent": "Researcher"})");
-}
-
-std::string FreshDir(const char* name) {
-  const char* base = std::getenv("TMPDIR");
-  std::string templ = absl::StrCat(base != nullptr && *base != '\0' ? base : "/tmp",
-                                   "/fast-crewai-daemon-write-bench-", name, ".XXXXXX");
-  if (::mkdtemp(templ.data()) == nullptr) {
-    std::perror("mkdtemp");
-    std::exit(1);
-  }
-  return templ;
-}
 
 int FreePort() {
   const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
@@ -190,7 +178,7 @@ void WaitForGo(std::atomic<int>& ready, std::atomic<bool>& go) {
 // costs, nothing persisted). Returns calls per second.
 double RunDaemonClients(const std::string& endpoint, int writers, double seconds, int round,
                         bool floor) {
-  const std::string payload = Payload();
+  const std::string payload = fast_crewai::bench::TaskOutputJson();
   return RunThreads(writers, seconds, [&](int slot, std::atomic<int>& ready,
                                           std::atomic<bool>& go, std::atomic<bool>& stop) {
     grpc::ChannelArguments args;
@@ -236,7 +224,7 @@ double RunDaemonClients(const std::string& endpoint, int writers, double seconds
 }
 
 double RunSqliteWriters(const std::string& path, int writers, double seconds) {
-  const std::string payload = Payload();
+  const std::string payload = fast_crewai::bench::TaskOutputJson();
   return RunThreads(writers, seconds, [&](int slot, std::atomic<int>& ready,
                                           std::atomic<bool>& go, std::atomic<bool>& stop) {
     int64_t n = 0;
@@ -309,8 +297,8 @@ int main(int argc, char** argv) {
     const char* env = std::getenv("FAST_CREWAI_SERVER_BIN");
     options.server = env != nullptr && *env != '\0' ? env : FAST_CREWAI_SERVER_BIN_DEFAULT;
   }
-  const std::string daemon_dir = FreshDir("daemon");
-  const std::string sqlite_dir = FreshDir("sqlite");
+  const std::string daemon_dir = fast_crewai::bench::FreshDir(kDirPrefix, "daemon");
+  const std::string sqlite_dir = fast_crewai::bench::FreshDir(kDirPrefix, "sqlite");
   const std::string sqlite_path = absl::StrCat(sqlite_dir, "/full.db");
   try {
     SQLite::Database db(sqlite_path, SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE);

@@ -30,6 +30,7 @@
 #include "SQLiteCpp/Transaction.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
+#include "bench/persistence/bench_util.h"
 #include "benchmark/benchmark.h"
 #include "server/persistence/persistence_store.h"
 #include "server/persistence/sqlite_db.h"
@@ -40,17 +41,7 @@ namespace {
 
 constexpr int kThreadCounts[] = {1, 4, 8, 16};
 
-std::string Payload() {
-  return absl::StrCat(R"({"raw": ")", std::string(900, 'x'), R"(", "agent": "Researcher"})");
-}
-
-std::string FreshDir(const char* name) {
-  const char* base = std::getenv("TMPDIR");
-  std::string templ = absl::StrCat(base != nullptr && *base != '\0' ? base : "/tmp",
-                                   "/fast-crewai-persistence-bench-", name, ".XXXXXX");
-  if (::mkdtemp(templ.data()) == nullptr) std::abort();
-  return templ;
-}
+constexpr char kDirPrefix[] = "fast-crewai-persistence-bench";
 
 // One store (or SQLite file) per benchmark run, shared by its threads: thread 0 creates it
 // before the timed loop and removes it afterwards; the others wait for it.
@@ -70,7 +61,7 @@ PersistenceStore* AcquireStore(benchmark::State& state) {
   Shared& s = shared();
   absl::MutexLock lock(&s.mu);
   if (s.users++ == 0) {
-    s.dir = FreshDir("store");
+    s.dir = bench::FreshDir(kDirPrefix, "store");
     PersistenceStoreOptions options;
     options.data_dir = s.dir;
     options.clock = RealClock::Get();
@@ -99,7 +90,7 @@ void ReleaseStore() {
 void BM_StoreAddTaskOutput(benchmark::State& state) {
   PersistenceStore* store = AcquireStore(state);
   if (store == nullptr) return;
-  const std::string payload = Payload();
+  const std::string payload = bench::TaskOutputJson();
   const std::string prefix = absl::StrCat("w", shared().next_writer.fetch_add(1), "-");
   TaskOutputRow templ;
   templ.expected_output = std::string(1, 'e');
@@ -129,13 +120,13 @@ void BM_SqliteFullOneRowPerTxn(benchmark::State& state) {
   {
     absl::MutexLock lock(&mu);
     if (users++ == 0) {
-      path = absl::StrCat(FreshDir("sqlite"), "/full.db");
+      path = absl::StrCat(bench::FreshDir(kDirPrefix, "sqlite"), "/full.db");
       SQLite::Database db(path, SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE);
       db.exec("PRAGMA journal_mode=WAL");
       db.exec("CREATE TABLE rows(writer INTEGER, n INTEGER, payload TEXT)");
     }
   }
-  const std::string payload = Payload();
+  const std::string payload = bench::TaskOutputJson();
   int64_t n = 0;
   {
     SQLite::Database db(path, SQLite::OPEN_READWRITE, /*busyTimeoutMs=*/60000);
