@@ -41,9 +41,6 @@
 #include <thread>
 #include <vector>
 
-#include "SQLiteCpp/Database.h"
-#include "SQLiteCpp/Statement.h"
-#include "SQLiteCpp/Transaction.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -229,18 +226,10 @@ double RunSqliteWriters(const std::string& path, int writers, double seconds) {
                                           std::atomic<bool>& go, std::atomic<bool>& stop) {
     int64_t n = 0;
     try {  // SQLiteCpp throws; a bench thread reports and stops the run instead
-      SQLite::Database db(path, SQLite::OPEN_READWRITE, /*busyTimeoutMs=*/60000);
-      db.exec("PRAGMA synchronous=FULL");
-      SQLite::Statement insert(db, "INSERT INTO rows(writer, n, payload) VALUES (?, ?, ?)");
+      fast_crewai::bench::SqlitePeerWriter writer(path);
       WaitForGo(ready, go);
       while (!stop.load(std::memory_order_relaxed)) {
-        SQLite::Transaction txn(db, SQLite::TransactionBehavior::IMMEDIATE);
-        insert.bind(1, slot);
-        insert.bind(2, static_cast<int64_t>(n));
-        insert.bind(3, payload);
-        insert.exec();
-        insert.reset();
-        txn.commit();
+        writer.Write(slot, n, payload);
         ++n;
       }
     } catch (const std::exception& e) {
@@ -301,9 +290,7 @@ int main(int argc, char** argv) {
   const std::string sqlite_dir = fast_crewai::bench::FreshDir(kDirPrefix, "sqlite");
   const std::string sqlite_path = absl::StrCat(sqlite_dir, "/full.db");
   try {
-    SQLite::Database db(sqlite_path, SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE);
-    db.exec("PRAGMA journal_mode=WAL");
-    db.exec("CREATE TABLE rows(writer INTEGER, n INTEGER, payload TEXT)");
+    fast_crewai::bench::CreateSqlitePeer(sqlite_path);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "cannot create %s: %s\n", sqlite_path.c_str(), e.what());
     return 1;

@@ -25,9 +25,6 @@
 #include <memory>
 #include <string>
 
-#include "SQLiteCpp/Database.h"
-#include "SQLiteCpp/Statement.h"
-#include "SQLiteCpp/Transaction.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "bench/persistence/bench_util.h"
@@ -121,25 +118,15 @@ void BM_SqliteFullOneRowPerTxn(benchmark::State& state) {
     absl::MutexLock lock(&mu);
     if (users++ == 0) {
       path = absl::StrCat(bench::FreshDir(kDirPrefix, "sqlite"), "/full.db");
-      SQLite::Database db(path, SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE);
-      db.exec("PRAGMA journal_mode=WAL");
-      db.exec("CREATE TABLE rows(writer INTEGER, n INTEGER, payload TEXT)");
+      bench::CreateSqlitePeer(path);
     }
   }
   const std::string payload = bench::TaskOutputJson();
   int64_t n = 0;
   {
-    SQLite::Database db(path, SQLite::OPEN_READWRITE, /*busyTimeoutMs=*/60000);
-    db.exec("PRAGMA synchronous=FULL");
-    SQLite::Statement insert(db, "INSERT INTO rows(writer, n, payload) VALUES (?, ?, ?)");
+    bench::SqlitePeerWriter writer(path);
     for (auto _ : state) {
-      SQLite::Transaction txn(db, SQLite::TransactionBehavior::IMMEDIATE);
-      insert.bind(1, state.thread_index());
-      insert.bind(2, static_cast<int64_t>(n));
-      insert.bind(3, payload);
-      insert.exec();
-      insert.reset();
-      txn.commit();
+      writer.Write(state.thread_index(), n, payload);
       ++n;
     }
   }
