@@ -66,5 +66,29 @@ def test_one_daemon_handler_per_crewai_handler(daemon: Any, accelerated: Callabl
                 cache=True)
     handlers = {id(a.cache_handler) for a in crew.agents}
     assert len(handlers) == 1  # the crew's one handler, as in CrewAI
+    assert crew.agents[0].cache_handler is crew._cache_handler  # itself, made shared
     assert crew.agents[0].cache_handler.namespace.startswith("crew-")
     assert _agent().cache_handler is None  # no opt-in, no cache: unchanged CrewAI behaviour
+
+
+def test_the_handler_given_is_the_one_wired_in(daemon: Any, accelerated: Callable[..., Any]) -> None:
+    """CrewAI's own tests check identity (tests/test_tool_cache_default.py): a CacheHandler an
+    agent is given becomes shared in place; it is never swapped for another object."""
+    from crewai.agents.cache.cache_handler import CacheHandler
+
+    from fast_crewai.cache import DaemonCacheHandler
+
+    accelerated(daemon)
+    handler = CacheHandler()
+    handler.add(tool="kept", input="here", output=object())  # held before: stays local
+    agent = _agent(cache_handler=handler)
+    assert agent.cache_handler is handler and agent.tools_handler.cache is handler
+    assert type(handler) is DaemonCacheHandler
+    namespace = handler.namespace
+    assert namespace.startswith("crew-")
+    assert handler.read(tool="kept", input="here") is not None
+    agent.set_cache_handler(handler)  # wired again: the same namespace
+    assert handler.namespace == namespace
+
+    handler.add(tool="search", input="otters", output={"hits": 3})  # and it is shared
+    assert DaemonCacheHandler.create(namespace).read(tool="search", input="otters") == {"hits": 3}

@@ -4,7 +4,7 @@ Public API (imported lazily: importing fast_crewai.cache does not import CrewAI)
 
 * `DaemonCacheHandler`: a CrewAI `CacheHandler` whose results are shared by every process and
   run using the same namespace (handler.py).
-* `handler_for(original)`: the DaemonCacheHandler standing in for a CrewAI handler.
+* `adopt(handler)`: makes a CrewAI `CacheHandler` a DaemonCacheHandler, in place.
 * `remote`: the CacheService calls (get/put/release/clear/stats/configure_namespace), used by
   `fast-crewai cache` and the tests.
 
@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["DaemonCacheHandler", "handler_for"]
+__all__ = ["DaemonCacheHandler", "adopt"]
 
 
 def __getattr__(name: str) -> Any:

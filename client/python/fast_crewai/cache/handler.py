@@ -20,10 +20,10 @@ apart, so it never conflates tool "a-b" input "c" with tool "a" input "b-c").
 Every call honours the kill switch (`fast_crewai.killswitch`): with acceleration off a handler
 is a plain CacheHandler.
 
-`handler_for(original)` maps each CrewAI handler (one per Crew, or per standalone agent) to one
-DaemonCacheHandler, created on first use: namespace "crew-<random>" for that handler, so crews
-stay as isolated as they are in CrewAI, unless FAST_CREWAI_CACHE_NAMESPACE names a namespace
-that every crew, process and run then shares. FAST_CREWAI_CACHE_TTL sets the TTL of the results
+`adopt(handler)` makes a CrewAI handler (one per Crew, or per standalone agent) a
+DaemonCacheHandler in place, the first time it is wired into an agent: namespace "crew-<random>"
+for that handler, so crews stay as isolated as they are in CrewAI, unless
+FAST_CREWAI_CACHE_NAMESPACE names a namespace that every crew, process and run then shares. FAST_CREWAI_CACHE_TTL sets the TTL of the results
 it writes.
 
 Thread-safety: a handler may be used from any number of threads (CrewAI runs tools in pools).
@@ -35,7 +35,6 @@ import logging
 import threading
 import time
 import uuid
-import weakref
 from typing import Any
 
 from crewai.agents.cache.cache_handler import CacheHandler
@@ -46,7 +45,7 @@ from fast_crewai.cache import _link, codec, near_cache, remote, single_flight
 from fast_crewai.config import ClientConfig
 from fast_crewai.killswitch import acceleration_enabled
 
-__all__ = ["DaemonCacheHandler", "handler_for"]
+__all__ = ["DaemonCacheHandler", "adopt"]
 
 _log = logging.getLogger(__name__)
 
@@ -151,36 +150,32 @@ class DaemonCacheHandler(CacheHandler):
         self._local_pop(tool, input)
 
 
-# ---- one DaemonCacheHandler per CrewAI handler ----------------------------------------------
+# ---- a CrewAI handler made shared, in place -------------------------------------------------
 
-_lock = threading.Lock()
-_proxies: dict[int, tuple[weakref.ref[CacheHandler], DaemonCacheHandler]] = {}
-
-
-def _forget(key: int, ref: weakref.ref[CacheHandler]) -> None:
-    with _lock:
-        entry = _proxies.get(key)
-        if entry is not None and entry[0] is ref:
-            del _proxies[key]
+_adopt_lock = threading.Lock()
 
 
-def handler_for(original: CacheHandler, config: ClientConfig | None = None) -> DaemonCacheHandler:
-    """The DaemonCacheHandler standing in for `original` (the same one on every call while
-    `original` lives). Entries `original` already holds are copied into its local store."""
+def adopt(handler: CacheHandler, config: ClientConfig | None = None) -> DaemonCacheHandler:
+    """Makes CrewAI's `handler` itself a DaemonCacheHandler and returns it (the same object).
+
+    The object is kept, not replaced: CrewAI and its users hold it (`Crew._cache_handler`, an
+    `Agent(cache_handler=...)` argument) and expect `agent.tools_handler.cache is handler`, as
+    CrewAI's own tests check. Its class becomes DaemonCacheHandler (a subclass that adds only
+    private attributes), with namespace "crew-<random>" (or FAST_CREWAI_CACHE_NAMESPACE); the
+    entries it already holds stay in its local store. A handler of any other class is returned
+    unchanged. Safe from any thread; adopting twice is a no-op."""
+    if type(handler) is not CacheHandler:
+        return handler  # type: ignore[return-value]
     if config is None:
         config = _link.client_config()
-    key = id(original)
-    with _lock:
-        entry = _proxies.get(key)
-        if entry is not None and entry[0]() is original:
-            return entry[1]
-        namespace = config.cache_namespace or f"crew-{uuid.uuid4().hex}"
-        proxy = DaemonCacheHandler.create(namespace, ttl=config.cache_ttl)
-        with original._lock.r_locked():
-            existing = dict(original._cache)
-        if existing:
-            with proxy._lock.w_locked():
-                proxy._cache.update(existing)
-        ref = weakref.ref(original, lambda r, k=key: _forget(k, r))
-        _proxies[key] = (ref, proxy)
-        return proxy
+    with _adopt_lock:
+        if type(handler) is CacheHandler:
+            private = handler.__pydantic_private__
+            assert private is not None
+            for name, attr in DaemonCacheHandler.__private_attributes__.items():
+                if name not in private:
+                    private[name] = attr.get_default()
+            private["_namespace"] = config.cache_namespace or f"crew-{uuid.uuid4().hex}"
+            private["_ttl"] = config.cache_ttl
+            handler.__class__ = DaemonCacheHandler
+    return handler  # type: ignore[return-value]

@@ -5,12 +5,13 @@ Two targets, applied in this order and reverted in reverse:
 1. `BaseAgent.set_cache_handler(cache_handler)`, wrapped on the class object. Every place that
    wires a cache into an agent in CrewAI 1.15.x goes through it: `Crew(cache=True)` for each
    agent and for the hierarchical manager, and a standalone `Agent(cache=True)` or
-   `Agent(cache_handler=...)` in `_setup_agent_executor`. When the handler passed is a plain
-   `CacheHandler`, the agent gets the `DaemonCacheHandler` mapped to that handler instead
-   (`fast_crewai.cache.handler_for`: one per original handler, so one namespace per Crew by
-   default). Handlers of any other class (a user's subclass, or ours) pass through untouched.
-   `CacheHandler` itself is never patched: `crewai.project.utils` memoizes Agent and Task
-   objects through a module-level CacheHandler, and those must stay in-process.
+   `Agent(cache_handler=...)` in `_setup_agent_executor`. A plain `CacheHandler` passed there
+   becomes a `DaemonCacheHandler` in place (`fast_crewai.cache.adopt`: its class changes, the
+   object stays, so `agent.tools_handler.cache is handler` holds as CrewAI's own tests check,
+   and one namespace per Crew by default). Handlers of any other class (a user's subclass, or
+   ours) pass through untouched. `CacheHandler` itself is never patched:
+   `crewai.project.utils` memoizes Agent and Task objects through a module-level
+   CacheHandler, and those must stay in-process.
 
 2. `crewai.hooks.tool_hooks.run_after_tool_call_hooks`, which every tool path runs after the
    tool finished, on the thread that read the cache: a single-flight claim this thread still
@@ -18,7 +19,7 @@ Two targets, applied in this order and reverted in reverse:
    is released, so other processes waiting for the key run the tool themselves at once
    instead of waiting for the lease to lapse (fast_crewai/cache/single_flight.py).
 
-Handlers already handed out stay DaemonCacheHandlers after uninstrument; with acceleration
+Handlers already adopted stay DaemonCacheHandlers after uninstrument; with acceleration
 off they behave as plain CacheHandlers (the kill switch is checked on every call).
 """
 
@@ -40,12 +41,12 @@ def _set_cache_handler(patcher: Patcher) -> Wrapper:
         if type(handler) is not CacheHandler:
             return wrapped(*args, **kwargs)
         try:
-            from fast_crewai.cache.handler import handler_for
+            from fast_crewai.cache.handler import adopt
 
-            proxy = handler_for(handler, patcher.config)
+            adopt(handler, patcher.config)
         except Exception:  # noqa: BLE001 - never make CrewAI fail where it would succeed
-            return wrapped(*args, **kwargs)
-        return wrapped(proxy)
+            pass
+        return wrapped(*args, **kwargs)
 
     return wrapper
 
