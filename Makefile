@@ -56,7 +56,8 @@ install-legacy:
 # Each legacy venv runs the legacy tests with FAST_CREWAI_TEST_LEGACY_REQUIRED set, which turns
 # their "skip: no legacy API" into a failure, plus the version-independent client tests.
 LEGACY_TESTS := tests/python/legacy $(addprefix tests/python/,test_config.py test_boundaries.py \
-  test_channel.py test_connection.py test_errors.py test_health.py test_version.py)
+  test_channel.py test_connection.py test_errors.py test_health.py test_version.py \
+  test_crewai_upstream.py)
 test-legacy: build install-legacy
 	@status=0; \
 	for version in $$(bash deploy/install-deps.sh --print-legacy-versions); do \

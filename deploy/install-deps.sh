@@ -63,19 +63,25 @@ venv_install() {
   local want
   want="$(cat "$ROOT/client/python/pyproject.toml" "$ROOT/client/python/requirements-test.txt" \
     "$ROOT/client/python/requirements-bench.txt" | sha256sum | cut -d' ' -f1)"
-  if [[ -x "$VENV/bin/python" && -f "$stamp" && "$(cat "$stamp")" == "$want" ]]; then
-    return 0
+  if [[ ! -x "$VENV/bin/python" || ! -f "$stamp" || "$(cat "$stamp")" != "$want" ]]; then
+    if [[ ! -x "$VENV/bin/python" ]]; then
+      log "creating $VENV from $VENV_PYTHON"
+      "$VENV_PYTHON" -m venv "$VENV"
+    fi
+    log "installing the Python package and its test dependencies into $VENV"
+    "$VENV/bin/python" -m pip install -q --disable-pip-version-check --upgrade pip
+    "$VENV/bin/python" -m pip install -q --disable-pip-version-check \
+      -r "$ROOT/client/python/requirements-test.txt" \
+      -r "$ROOT/client/python/requirements-bench.txt" -e "$ROOT/client/python"
+    printf '%s' "$want" >"$stamp"
   fi
-  if [[ ! -x "$VENV/bin/python" ]]; then
-    log "creating $VENV from $VENV_PYTHON"
-    "$VENV_PYTHON" -m venv "$VENV"
-  fi
-  log "installing the Python package and its test dependencies into $VENV"
-  "$VENV/bin/python" -m pip install -q --disable-pip-version-check --upgrade pip
-  "$VENV/bin/python" -m pip install -q --disable-pip-version-check \
-    -r "$ROOT/client/python/requirements-test.txt" \
-    -r "$ROOT/client/python/requirements-bench.txt" -e "$ROOT/client/python"
-  printf '%s' "$want" >"$stamp"
+  upstream_tests_fetch "$VENV"
+}
+
+# CrewAI's own test tree for the CrewAI in venv $1, from its sdist on PyPI, into .cache/
+# (tests/python/test_crewai_upstream.py runs it through the shim); a no-op once there.
+upstream_tests_fetch() {
+  "$1/bin/python" "$ROOT/tests/python/upstream/fetch_crewai_tests.py" "$ROOT/.cache/crewai-tests"
 }
 
 # The legacy-memory CrewAI releases the test matrix covers (docs/legacy.md): the last release
@@ -90,22 +96,22 @@ legacy_venv_install() {
   local want
   want="$(cat "$ROOT/client/python/pyproject.toml" "$ROOT/client/python/requirements-test.txt" \
     <(printf 'crewai==%s' "$version") | sha256sum | cut -d' ' -f1)"
-  if [[ -x "$venv/bin/python" && -f "$stamp" && "$(cat "$stamp")" == "$want" ]]; then
-    return 0
+  if [[ ! -x "$venv/bin/python" || ! -f "$stamp" || "$(cat "$stamp")" != "$want" ]]; then
+    if [[ ! -x "$venv/bin/python" ]]; then
+      log "creating $venv from $VENV_PYTHON"
+      "$VENV_PYTHON" -m venv "$venv"
+    fi
+    log "installing crewai==$version, the Python package and its test dependencies into $venv"
+    local requirements="$venv/requirements-legacy.txt"
+    grep -v -i -E '^[[:space:]]*crewai[[:space:]]*([=<>!~;[]|$)' \
+      "$ROOT/client/python/requirements-test.txt" >"$requirements"
+    printf 'crewai==%s\n' "$version" >>"$requirements"
+    "$venv/bin/python" -m pip install -q --disable-pip-version-check --upgrade pip
+    "$venv/bin/python" -m pip install -q --disable-pip-version-check \
+      -r "$requirements" -e "$ROOT/client/python"
+    printf '%s' "$want" >"$stamp"
   fi
-  if [[ ! -x "$venv/bin/python" ]]; then
-    log "creating $venv from $VENV_PYTHON"
-    "$VENV_PYTHON" -m venv "$venv"
-  fi
-  log "installing crewai==$version, the Python package and its test dependencies into $venv"
-  local requirements="$venv/requirements-legacy.txt"
-  grep -v -i -E '^[[:space:]]*crewai[[:space:]]*([=<>!~;[]|$)' \
-    "$ROOT/client/python/requirements-test.txt" >"$requirements"
-  printf 'crewai==%s\n' "$version" >>"$requirements"
-  "$venv/bin/python" -m pip install -q --disable-pip-version-check --upgrade pip
-  "$venv/bin/python" -m pip install -q --disable-pip-version-check \
-    -r "$requirements" -e "$ROOT/client/python"
-  printf '%s' "$want" >"$stamp"
+  upstream_tests_fetch "$venv"
 }
 
 legacy_install() {
