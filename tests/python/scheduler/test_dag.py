@@ -131,6 +131,36 @@ def test_async_tasks_keep_crewais_empty_context(crewai_home: Any,
     assert overlaps(dag.interval(_task(2)), dag.interval(_task(3)))
 
 
+def test_tasks_run_through_the_methods_crewais_loop_calls(
+        crewai_home: Any, dag_mode: Callable[..., Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    # Crew._execute_tasks calls execute_async for an async_execution task and execute_sync for
+    # the others; CrewAI's own tests count those calls (test_async_task_execution_call_count).
+    from crewai import Task
+
+    calls: list[tuple[str, str]] = []
+    execute_sync, execute_async = Task.execute_sync, Task.execute_async
+
+    def counted_sync(self: Any, *args: Any, **kwargs: Any) -> Any:
+        calls.append(("sync", self.description))
+        return execute_sync(self, *args, **kwargs)
+
+    def counted_async(self: Any, *args: Any, **kwargs: Any) -> Any:
+        calls.append(("async", self.description))
+        return execute_async(self, *args, **kwargs)
+
+    monkeypatch.setattr(Task, "execute_sync", counted_sync)
+    monkeypatch.setattr(Task, "execute_async", counted_async)
+    spec = (((), 0), ("async", 1), ("async", 2), ("default", 0))
+    _, own_output, _ = _run(spec, Recorder())
+    own_calls = sorted(calls)
+    calls.clear()
+    dag_mode()
+    _, dag_output, _ = _run(spec, Recorder())
+    assert sorted(calls) == own_calls
+    assert [kind for kind, _ in own_calls].count("async") == 2
+    assert summary(dag_output) == summary(own_output)
+
+
 def test_hierarchical_crew_is_left_to_crewai(crewai_home: Any, dag_mode: Callable[..., Any],
                                             monkeypatch: pytest.MonkeyPatch) -> None:
     from crewai import Process

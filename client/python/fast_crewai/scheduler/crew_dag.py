@@ -1,10 +1,12 @@
 """Runs a crew's tasks along their dependency graph (DAG mode), in-process.
 
 `execute(crew, tasks, graph)` stands in for `Crew._execute_tasks` and `aexecute(...)` for
-`Crew._aexecute_tasks` once `dag.plan` accepted the kickoff. Each task runs through CrewAI's own
+`Crew._aexecute_tasks` once `dag.plan` accepted the kickoff. Each task runs, as soon as the
+tasks it depends on are done, through the method CrewAI's own loop calls for it: in `kickoff`,
 `Task.execute_sync` (in a worker thread, with a copy of the caller's contextvars, as CrewAI's
-`execute_async` does) or `Task.aexecute_sync` (an asyncio task), as soon as the tasks it depends
-on are done. What CrewAI produces is kept:
+`execute_async` does), or `Task.execute_async` for an `async_execution` task, whose future the
+worker thread then waits on; in `akickoff`, `Task.aexecute_sync` (an asyncio task). What CrewAI
+produces is kept:
 
 * the context string of each task is CrewAI's `Crew._get_context` over the same outputs (async
   tasks with the default context get CrewAI's empty context);
@@ -107,8 +109,13 @@ def execute(crew: Any, tasks: Sequence[Any], graph: TaskGraph, *,
     pool = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="fast-crewai-dag")
 
     def run(index: int, agent: Any, context: str, tools: list[Any]) -> None:
+        task = co.tasks[index]
         try:
-            output = co.tasks[index].execute_sync(agent=agent, context=context, tools=tools)
+            if task.async_execution:
+                future = task.execute_async(agent=agent, context=context, tools=tools)
+                output = future.result()
+            else:
+                output = task.execute_sync(agent=agent, context=context, tools=tools)
         except BaseException as e:  # noqa: BLE001 - handed to the coordinator, re-raised there
             done.put((index, None, e))
         else:
