@@ -11,7 +11,8 @@ are left out of the comparison.
 
 The test tree comes from CrewAI's source distribution for the installed release
 (upstream/fetch_crewai_tests.py; deploy/install-deps.sh fetches it into .cache/crewai-tests).
-Runs in every venv of `make test`: CrewAI 1.15.x and the legacy releases.
+Runs in every venv of `make test`: CrewAI 1.15.x and the legacy releases. On releases DAG mode
+supports, CrewAI's crew and task tests are compared the same way with FAST_CREWAI_TASKS=dag.
 """
 
 from __future__ import annotations
@@ -60,6 +61,9 @@ MODULES = (
     "tests/test_crew_thread_safety.py",
 )
 
+# CrewAI's tests of a kickoff, run again in DAG mode (FAST_CREWAI_TASKS=dag).
+DAG_MODULES = ("tests/test_crew.py", "tests/test_task.py", "tests/crew")
+
 # Test id ("<module>::<test>") -> why the daemon deliberately answers otherwise.
 EXPECTED_DIFFERENCES = {
     "tests.memory.test_lancedb_filter_escaping::"
@@ -100,7 +104,23 @@ def _run_upstream(root: Path, modules: list[str], junit: Path, env: dict[str, st
     return _outcomes(junit)
 
 
-def test_crewai_own_tests_pass_through_the_daemon(daemon: Daemon, tmp_path: Path) -> None:
+def _node_id(root: Path, test: str) -> str:
+    """JUnit "<dotted module[.Class]>::<name>" -> pytest node id "<path>.py[::Class]::<name>"."""
+    dotted, name = test.split("::", 1)
+    parts = dotted.split(".")
+    for cut in range(len(parts), 0, -1):
+        path = Path(*parts[:cut]).with_suffix(".py")
+        if (root / path).is_file():
+            return "::".join([path.as_posix(), *parts[cut:], name])
+    return test
+
+
+def _compare(daemon: Daemon, tmp_path: Path, modules: tuple[str, ...], label: str,
+             llm_key: bool = True, **shim_env: str) -> None:
+    """Runs CrewAI's `modules` plain and through the shim (with `shim_env`) and asserts that
+    every test passing plain passes through the shim, except EXPECTED_DIFFERENCES. A test that
+    fails through the shim is run once more, alone, before it counts: a test of CrewAI's that is
+    flaky on this machine must not fail the suite (it is reported)."""
     from fast_crewai.acceleration import preview
     from fast_crewai.config import ClientConfig, Endpoint
 
@@ -110,27 +130,31 @@ def test_crewai_own_tests_pass_through_the_daemon(daemon: Daemon, tmp_path: Path
         pytest.fail(f"CrewAI {version}'s own tests are not in {tests}: run deploy/install-deps.sh "
                     f"(or {sys.executable} {PLUGIN_DIR / 'fetch_crewai_tests.py'} {UPSTREAM_DIR})")
     root = tests.parent
-    modules = [m for m in MODULES if (root / m).exists()]
-    assert modules, f"none of {MODULES} in CrewAI {version}'s tests"
+    present = [m for m in modules if (root / m).exists()]
+    assert present, f"none of {modules} in CrewAI {version}'s tests"
 
     def env(name: str, **extra: str) -> dict[str, str]:
         # CrewAI writes its default stores under the user's data directory: keep each run's apart.
-        return clean_environ({"XDG_DATA_HOME": str(tmp_path / name / "data"),
-                              "HOME": str(tmp_path / name / "home"), **extra})
+        environ = clean_environ({"XDG_DATA_HOME": str(tmp_path / name / "data"),
+                                 "HOME": str(tmp_path / name / "home"), **extra})
+        if not llm_key:
+            # A test that would call a real LLM then fails at once, on both sides, instead of
+            # waiting on the network (CrewAI's crew tests; its memory tests need a key to set up).
+            environ.pop("OPENAI_API_KEY", None)
+        return environ
 
-    plain = _run_upstream(root, modules, tmp_path / "plain.xml", env("plain"))
     report_path = tmp_path / "patches.json"
-    shim = _run_upstream(
-        root, modules, tmp_path / "shim.xml",
-        env("shim", FAST_CREWAI_ENDPOINT=daemon.endpoint,
-            FAST_CREWAI_UPSTREAM_REPORT=str(report_path),
-            PYTHONPATH=os.pathsep.join(filter(None, [str(PLUGIN_DIR),
-                                                     os.environ.get("PYTHONPATH")])))
-        , "-p", "shim_report")
+    shim_environ = env("shim", FAST_CREWAI_ENDPOINT=daemon.endpoint,
+                       FAST_CREWAI_UPSTREAM_REPORT=str(report_path),
+                       PYTHONPATH=os.pathsep.join(filter(None, [str(PLUGIN_DIR),
+                                                                os.environ.get("PYTHONPATH")])),
+                       **shim_env)
+    plain = _run_upstream(root, present, tmp_path / "plain.xml", env("plain"))
+    shim = _run_upstream(root, present, tmp_path / "shim.xml", shim_environ, "-p", "shim_report")
 
-    # The patches this CrewAI takes were on in the shim's run.
-    would = {(r.area, r.name) for r in preview(ClientConfig(endpoint=Endpoint.parse(daemon.endpoint)))
-             if r.applied}
+    # The patches this CrewAI takes with this configuration were on in the shim's run.
+    config = ClientConfig.from_env({"FAST_CREWAI_ENDPOINT": daemon.endpoint, **shim_env})
+    would = {(r.area, r.name) for r in preview(config) if r.applied}
     applied = {(r["area"], r["name"]) for r in json.loads(report_path.read_text()) if r["applied"]}
     assert would and applied == would, f"patched {sorted(applied)}, expected {sorted(would)}"
 
@@ -140,12 +164,38 @@ def test_crewai_own_tests_pass_through_the_daemon(daemon: Daemon, tmp_path: Path
     expected = {t for t in EXPECTED_DIFFERENCES if t in passed_plain}
     regressions = {t: shim.get(t, ("missing", ""))
                    for t in passed_plain - expected if shim.get(t, ("missing",))[0] != "passed"}
+    flaky: list[str] = []
+    if regressions:
+        again = _run_upstream(root, [_node_id(root, t) for t in sorted(regressions)],
+                              tmp_path / "again.xml", shim_environ, "-p", "shim_report")
+        flaky = sorted(t for t in regressions if again.get(t, ("missing",))[0] == "passed")
+        for t in flaky:
+            del regressions[t]
     assert not regressions, (
-        f"{len(regressions)} of CrewAI {version}'s own tests pass on plain CrewAI but not through "
-        "the daemon:\n" + "\n".join(f"{t}: {o}: {m}" for t, (o, m) in sorted(regressions.items())))
+        f"{len(regressions)} of CrewAI {version}'s own tests pass on plain CrewAI but not "
+        f"{label}:\n" + "\n".join(f"{t}: {o}: {m}" for t, (o, m) in sorted(regressions.items())))
     stale = {t for t in expected if shim.get(t, ("missing",))[0] == "passed"}
     assert not stale, f"expected differences that no longer differ: {sorted(stale)}"
     passed_shim = sum(1 for outcome, _ in shim.values() if outcome == "passed")
-    print(f"CrewAI {version}'s own tests ({len(modules)} modules): {len(passed_plain)} of "
-          f"{len(plain)} pass on plain CrewAI, {passed_shim} of {len(shim)} through the daemon "
-          f"({len(expected)} expected difference(s))")
+    print(f"CrewAI {version}'s own tests ({len(present)} modules): {len(passed_plain)} of "
+          f"{len(plain)} pass on plain CrewAI, {passed_shim} of {len(shim)} {label} "
+          f"({len(expected)} expected difference(s); passed when run again: {flaky or 'none'})")
+
+
+def test_crewai_own_tests_pass_through_the_daemon(daemon: Daemon, tmp_path: Path) -> None:
+    _compare(daemon, tmp_path, MODULES, "through the daemon")
+
+
+def test_crewai_own_crew_tests_pass_in_dag_mode(daemon: Daemon, tmp_path: Path) -> None:
+    """CrewAI's crew and task tests with FAST_CREWAI_TASKS=dag (and every other patch): DAG
+    mode must keep what CrewAI's own tests check of a kickoff (outputs, their order, callbacks,
+    which Task methods run). Without recorded LLM answers the tests that call an LLM fail on
+    plain CrewAI too and are left out; those that script the LLM or the tasks are compared."""
+    from fast_crewai.acceleration import preview
+    from fast_crewai.config import ClientConfig
+
+    dag = {(r.area, r.name) for r in preview(ClientConfig.from_env({
+        "FAST_CREWAI_ENDPOINT": daemon.endpoint, "FAST_CREWAI_TASKS": "dag"})) if r.applied}
+    if not any(area == "tasks" for area, _ in dag):
+        pytest.skip(f"DAG mode does not apply to CrewAI {importlib.metadata.version('crewai')}")
+    _compare(daemon, tmp_path, DAG_MODULES, "in DAG mode", llm_key=False, FAST_CREWAI_TASKS="dag")
