@@ -1,11 +1,12 @@
 """CrewAI's own tests, through the shim and a real daemon.
 
 The suites of CrewAI's own test tree that exercise what the shim patches (memory and its
-storage, the replay log, flow persistence, locks, the tool cache) run twice in subprocesses:
-on plain CrewAI, and with `fast_crewai.shim` imported first against the daemon. Every test that
-passes on plain CrewAI must pass through the daemon too, except the deliberate differences in
-EXPECTED_DIFFERENCES (each documented, docs/memory.md), which must still differ: a difference
-that no longer shows is a stale entry. Tests that fail on plain CrewAI on this machine (a missing
+storage, the replay log, flow persistence, locks, the tool cache) run in subprocesses: on plain
+CrewAI; with `fast_crewai.shim` imported first against the daemon; and with the shim but the
+daemon unreachable (the fallback to CrewAI's own code). Every test that passes on plain CrewAI
+must pass through the daemon too, except the deliberate differences in EXPECTED_DIFFERENCES
+(each documented, docs/memory.md), which must still differ: a difference that no longer shows
+is a stale entry. With the daemon unreachable nothing may differ. Tests that fail on plain CrewAI on this machine (a missing
 optional package, Debian's SQLite without `jsonb`, no network) say nothing about the shim and
 are left out of the comparison.
 
@@ -23,6 +24,7 @@ import os
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
@@ -115,14 +117,26 @@ def _node_id(root: Path, test: str) -> str:
     return test
 
 
-def _compare(daemon: Daemon, tmp_path: Path, modules: tuple[str, ...], label: str,
-             llm_key: bool = True, **shim_env: str) -> None:
-    """Runs CrewAI's `modules` plain and through the shim (with `shim_env`) and asserts that
-    every test passing plain passes through the shim, except EXPECTED_DIFFERENCES. A test that
-    fails through the shim is run once more, alone, before it counts: a test of CrewAI's that is
-    flaky on this machine must not fail the suite (it is reported)."""
+@dataclass(frozen=True)
+class ShimRun:
+    """One run through the shim: its label, endpoint, extra variables and the tests expected to
+    differ from plain CrewAI in it."""
+
+    label: str
+    endpoint: str
+    env: dict[str, str] = field(default_factory=dict)
+    expected_differences: frozenset[str] = frozenset()
+
+
+def _compare(tmp_path: Path, modules: tuple[str, ...], runs: list[ShimRun],
+             llm_key: bool = True) -> None:
+    """Runs CrewAI's `modules` once plain and once per run through the shim, and asserts for
+    each run that every test passing plain passes through the shim, except the run's expected
+    differences, which must still differ. A test that fails through the shim is run once more,
+    alone, before it counts: a test of CrewAI's that is flaky on this machine must not fail the
+    suite (it is reported)."""
     from fast_crewai.acceleration import preview
-    from fast_crewai.config import ClientConfig, Endpoint
+    from fast_crewai.config import ClientConfig
 
     version = importlib.metadata.version("crewai")
     tests = crewai_tests_dir(UPSTREAM_DIR, version)
@@ -143,47 +157,61 @@ def _compare(daemon: Daemon, tmp_path: Path, modules: tuple[str, ...], label: st
             environ.pop("OPENAI_API_KEY", None)
         return environ
 
-    report_path = tmp_path / "patches.json"
-    shim_environ = env("shim", FAST_CREWAI_ENDPOINT=daemon.endpoint,
-                       FAST_CREWAI_UPSTREAM_REPORT=str(report_path),
-                       PYTHONPATH=os.pathsep.join(filter(None, [str(PLUGIN_DIR),
-                                                                os.environ.get("PYTHONPATH")])),
-                       **shim_env)
     plain = _run_upstream(root, present, tmp_path / "plain.xml", env("plain"))
-    shim = _run_upstream(root, present, tmp_path / "shim.xml", shim_environ, "-p", "shim_report")
-
-    # The patches this CrewAI takes with this configuration were on in the shim's run.
-    config = ClientConfig.from_env({"FAST_CREWAI_ENDPOINT": daemon.endpoint, **shim_env})
-    would = {(r.area, r.name) for r in preview(config) if r.applied}
-    applied = {(r["area"], r["name"]) for r in json.loads(report_path.read_text()) if r["applied"]}
-    assert would and applied == would, f"patched {sorted(applied)}, expected {sorted(would)}"
-
     passed_plain = {t for t, (outcome, _) in plain.items() if outcome == "passed"}
     assert len(passed_plain) >= MIN_PLAIN_PASSED, (
         f"only {len(passed_plain)} of CrewAI {version}'s tests passed on plain CrewAI")
-    expected = {t for t in EXPECTED_DIFFERENCES if t in passed_plain}
-    regressions = {t: shim.get(t, ("missing", ""))
-                   for t in passed_plain - expected if shim.get(t, ("missing",))[0] != "passed"}
-    flaky: list[str] = []
-    if regressions:
-        again = _run_upstream(root, [_node_id(root, t) for t in sorted(regressions)],
-                              tmp_path / "again.xml", shim_environ, "-p", "shim_report")
-        flaky = sorted(t for t in regressions if again.get(t, ("missing",))[0] == "passed")
-        for t in flaky:
-            del regressions[t]
-    assert not regressions, (
-        f"{len(regressions)} of CrewAI {version}'s own tests pass on plain CrewAI but not "
-        f"{label}:\n" + "\n".join(f"{t}: {o}: {m}" for t, (o, m) in sorted(regressions.items())))
-    stale = {t for t in expected if shim.get(t, ("missing",))[0] == "passed"}
-    assert not stale, f"expected differences that no longer differ: {sorted(stale)}"
-    passed_shim = sum(1 for outcome, _ in shim.values() if outcome == "passed")
-    print(f"CrewAI {version}'s own tests ({len(present)} modules): {len(passed_plain)} of "
-          f"{len(plain)} pass on plain CrewAI, {passed_shim} of {len(shim)} {label} "
-          f"({len(expected)} expected difference(s); passed when run again: {flaky or 'none'})")
+    summary = [f"CrewAI {version}'s own tests ({len(present)} modules): {len(passed_plain)} of "
+               f"{len(plain)} pass on plain CrewAI"]
+    for n, run in enumerate(runs):
+        report_path = tmp_path / f"patches-{n}.json"
+        shim_environ = env(f"shim-{n}", FAST_CREWAI_ENDPOINT=run.endpoint,
+                           FAST_CREWAI_UPSTREAM_REPORT=str(report_path),
+                           PYTHONPATH=os.pathsep.join(filter(None, [
+                               str(PLUGIN_DIR), os.environ.get("PYTHONPATH")])),
+                           **run.env)
+        shim = _run_upstream(root, present, tmp_path / f"shim-{n}.xml", shim_environ,
+                             "-p", "shim_report")
+
+        # The patches this CrewAI takes with this configuration were on in the shim's run.
+        config = ClientConfig.from_env({"FAST_CREWAI_ENDPOINT": run.endpoint, **run.env})
+        would = {(r.area, r.name) for r in preview(config) if r.applied}
+        applied = {(r["area"], r["name"])
+                   for r in json.loads(report_path.read_text()) if r["applied"]}
+        assert would and applied == would, (
+            f"{run.label}: patched {sorted(applied)}, expected {sorted(would)}")
+
+        expected = run.expected_differences & passed_plain
+        regressions = {t: shim.get(t, ("missing", "")) for t in passed_plain - expected
+                       if shim.get(t, ("missing",))[0] != "passed"}
+        flaky: list[str] = []
+        if regressions:
+            again = _run_upstream(root, [_node_id(root, t) for t in sorted(regressions)],
+                                  tmp_path / f"again-{n}.xml", shim_environ, "-p", "shim_report")
+            flaky = sorted(t for t in regressions if again.get(t, ("missing",))[0] == "passed")
+            for t in flaky:
+                del regressions[t]
+        assert not regressions, (
+            f"{len(regressions)} of CrewAI {version}'s own tests pass on plain CrewAI but not "
+            f"{run.label}:\n"
+            + "\n".join(f"{t}: {o}: {m}" for t, (o, m) in sorted(regressions.items())))
+        stale = {t for t in expected if shim.get(t, ("missing",))[0] == "passed"}
+        assert not stale, f"{run.label}: expected differences that no longer differ: {sorted(stale)}"
+        passed_shim = sum(1 for outcome, _ in shim.values() if outcome == "passed")
+        summary.append(f"{passed_shim} of {len(shim)} {run.label} ({len(expected)} expected "
+                       f"difference(s); passed when run again: {flaky or 'none'})")
+    print("; ".join(summary))
 
 
-def test_crewai_own_tests_pass_through_the_daemon(daemon: Daemon, tmp_path: Path) -> None:
-    _compare(daemon, tmp_path, MODULES, "through the daemon")
+def test_crewai_own_tests_pass_through_the_daemon(daemon: Daemon, dead_endpoint: str,
+                                                  tmp_path: Path) -> None:
+    """Through the daemon, and with the daemon unreachable, where the shim falls back to
+    CrewAI's own code: there nothing may differ, not even the documented differences."""
+    _compare(tmp_path, MODULES, [
+        ShimRun("through the daemon", daemon.endpoint,
+                expected_differences=frozenset(EXPECTED_DIFFERENCES)),
+        ShimRun("with the daemon unreachable", dead_endpoint),
+    ])
 
 
 def test_crewai_own_crew_tests_pass_in_dag_mode(daemon: Daemon, tmp_path: Path) -> None:
@@ -198,4 +226,5 @@ def test_crewai_own_crew_tests_pass_in_dag_mode(daemon: Daemon, tmp_path: Path) 
         "FAST_CREWAI_ENDPOINT": daemon.endpoint, "FAST_CREWAI_TASKS": "dag"})) if r.applied}
     if not any(area == "tasks" for area, _ in dag):
         pytest.skip(f"DAG mode does not apply to CrewAI {importlib.metadata.version('crewai')}")
-    _compare(daemon, tmp_path, DAG_MODULES, "in DAG mode", llm_key=False, FAST_CREWAI_TASKS="dag")
+    _compare(tmp_path, DAG_MODULES, [ShimRun("in DAG mode", daemon.endpoint,
+                                             env={"FAST_CREWAI_TASKS": "dag"})], llm_key=False)
