@@ -6,9 +6,9 @@ CrewAI; with `fast_crewai.shim` imported first against the daemon; and with the 
 daemon unreachable (the fallback to CrewAI's own code). Every test that passes on plain CrewAI
 must pass through the daemon too, except the deliberate differences in EXPECTED_DIFFERENCES
 (each documented, docs/memory.md), which must still differ: a difference that no longer shows
-is a stale entry. With the daemon unreachable nothing may differ. Tests that fail on plain CrewAI on this machine (a missing
-optional package, Debian's SQLite without `jsonb`, no network) say nothing about the shim and
-are left out of the comparison.
+is a stale entry. With the daemon unreachable nothing may differ. Tests that fail on plain
+CrewAI on this machine (a missing optional package, Debian's SQLite without `jsonb`, no
+network) say nothing about the shim and are left out of the comparison.
 
 The test tree comes from CrewAI's source distribution for the installed release
 (upstream/fetch_crewai_tests.py; deploy/install-deps.sh fetches it into .cache/crewai-tests).
@@ -196,7 +196,8 @@ def _compare(tmp_path: Path, modules: tuple[str, ...], runs: list[ShimRun],
             f"{run.label}:\n"
             + "\n".join(f"{t}: {o}: {m}" for t, (o, m) in sorted(regressions.items())))
         stale = {t for t in expected if shim.get(t, ("missing",))[0] == "passed"}
-        assert not stale, f"{run.label}: expected differences that no longer differ: {sorted(stale)}"
+        assert not stale, f"{run.label}: expected differences that no longer differ: " + "; ".join(
+            f"{t} ({EXPECTED_DIFFERENCES.get(t, '')})" for t in sorted(stale))
         passed_shim = sum(1 for outcome, _ in shim.values() if outcome == "passed")
         summary.append(f"{passed_shim} of {len(shim)} {run.label} ({len(expected)} expected "
                        f"difference(s); passed when run again: {flaky or 'none'})")

@@ -71,7 +71,8 @@ def test_one_daemon_handler_per_crewai_handler(daemon: Any, accelerated: Callabl
     assert _agent().cache_handler is None  # no opt-in, no cache: unchanged CrewAI behaviour
 
 
-def test_the_handler_given_is_the_one_wired_in(daemon: Any, accelerated: Callable[..., Any]) -> None:
+def test_the_handler_given_is_the_one_wired_in(daemon: Any,
+                                               accelerated: Callable[..., Any]) -> None:
     """CrewAI's own tests check identity (tests/test_tool_cache_default.py): a CacheHandler an
     agent is given becomes shared in place; it is never swapped for another object."""
     from crewai.agents.cache.cache_handler import CacheHandler

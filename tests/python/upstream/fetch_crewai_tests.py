@@ -36,7 +36,8 @@ def _extract_tests(archive: Path, top: str, into: Path) -> int:
                 continue
             relative = PurePosixPath(*path.parts[2:])
             if path.is_absolute() or ".." in relative.parts or not relative.parts:
-                raise SystemExit(f"fetch_crewai_tests: unsafe path in {archive.name}: {member.name}")
+                raise SystemExit(
+                    f"fetch_crewai_tests: unsafe path in {archive.name}: {member.name}")
             target = into.joinpath(*relative.parts)
             target.parent.mkdir(parents=True, exist_ok=True)
             source = tar.extractfile(member)

@@ -23,8 +23,8 @@ is a plain CacheHandler.
 `adopt(handler)` makes a CrewAI handler (one per Crew, or per standalone agent) a
 DaemonCacheHandler in place, the first time it is wired into an agent: namespace "crew-<random>"
 for that handler, so crews stay as isolated as they are in CrewAI, unless
-FAST_CREWAI_CACHE_NAMESPACE names a namespace that every crew, process and run then shares. FAST_CREWAI_CACHE_TTL sets the TTL of the results
-it writes.
+FAST_CREWAI_CACHE_NAMESPACE names a namespace that every crew, process and run then shares.
+FAST_CREWAI_CACHE_TTL sets the TTL of the results it writes.
 
 Thread-safety: a handler may be used from any number of threads (CrewAI runs tools in pools).
 """
