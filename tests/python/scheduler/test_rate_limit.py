@@ -115,3 +115,53 @@ def test_rate_limit_takes_daemon_permits(daemon: Any, use_daemon: Callable[..., 
         controller.stop_rpm_counter()
     finally:
         TasksPatcher().uninstrument()
+
+
+def test_a_full_shared_bucket_waits_and_logs_as_crewai_does(
+        daemon: Any, use_daemon: Callable[..., None]) -> None:
+    """CrewAI's log line when its limit is reached; the wait the daemon answers, or the
+    controller's own `_wait_for_next_minute` when a subclass (or CrewAI's own test, with a mock)
+    replaced CrewAI's (tests/agents/test_agent.py::test_agent_respect_the_max_rpm_set)."""
+    from crewai.utilities.rpm_controller import RPMController
+
+    from fast_crewai.config import get_config
+    from fast_crewai.patches.tasks import TasksPatcher
+    from fast_crewai.scheduler import rate_limit
+
+    class Logged:
+        def __init__(self) -> None:
+            self.lines: list[str] = []
+
+        def log(self, level: str, message: str, color: str | None = None) -> None:
+            self.lines.append(message)
+
+    waits: list[int] = []
+
+    class QuickController(RPMController):
+        def _wait_for_next_minute(self) -> None:
+            waits.append(1)
+
+    use_daemon(daemon, FAST_CREWAI_RATE_LIMIT_KEY="test-full")
+    try:
+        TasksPatcher().instrument(get_config())
+        crewai_wait = vars(RPMController)["_wait_for_next_minute"]
+        # One bucket per max_rpm: each controller fills its own, then waits once.
+        for controller_class, max_rpm, sleeps in ((RPMController, 1, 1), (QuickController, 2, 0)):
+            controller = controller_class(max_rpm=max_rpm)
+            logger = Logged()
+            object.__setattr__(controller, "logger", logger)
+            slept: list[float] = []
+            for _ in range(max_rpm + 1):  # the bucket's permits, then a full bucket
+                assert rate_limit.check_or_wait(controller, lambda: False, sleep=slept.append,
+                                                crewai_wait=crewai_wait)
+            assert logger.lines[-1:] == [rate_limit.WAIT_MESSAGE]
+            assert len(slept) == sleeps and all(s > 50.0 for s in slept)
+            controller.stop_rpm_counter()
+        assert len(waits) == 1
+        # Through the patched method, as CrewAI's agent calls it: the subclass's wait again.
+        controller = QuickController(max_rpm=2)
+        assert controller.check_or_wait() is True
+        assert len(waits) == 2
+        controller.stop_rpm_counter()
+    finally:
+        TasksPatcher().uninstrument()

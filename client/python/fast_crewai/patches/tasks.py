@@ -24,6 +24,7 @@ waited for), so `fast-crewai runs` shows it.
 
 from __future__ import annotations
 
+import importlib
 import logging
 from typing import Any, Callable
 
@@ -162,11 +163,15 @@ def _kickoff_for_each(patcher: Patcher) -> Wrapper:
 
 def _check_or_wait(patcher: Patcher) -> Wrapper:
     del patcher
+    # CrewAI's own wait, as it is now: a controller whose class has another keeps that one.
+    crewai_wait = vars(importlib.import_module(_RPM_MODULE).RPMController).get(
+        "_wait_for_next_minute")
 
     def wrapper(wrapped: Callable[..., Any], instance: Any, args: tuple, kwargs: dict) -> Any:
         from fast_crewai.scheduler import rate_limit
 
-        return rate_limit.check_or_wait(instance, lambda: wrapped(*args, **kwargs))
+        return rate_limit.check_or_wait(instance, lambda: wrapped(*args, **kwargs),
+                                        crewai_wait=crewai_wait)
 
     return wrapper
 

@@ -8,6 +8,11 @@ different limit is a different bucket) and sleeps the wait the daemon answers. A
 pointing at the same daemon and key shares the bucket, so together they make at most max_rpm
 calls in any 60-second window. Without max_rpm, or when the daemon cannot answer, CrewAI's own
 per-process limiter runs (`original()`).
+
+A full bucket is reported as CrewAI reports it (its own log line), and waited out with the
+controller's `_wait_for_next_minute` when a subclass or a test replaced CrewAI's (`crewai_wait`,
+captured when the patch was applied): that hook decides how its controller waits, as in CrewAI.
+Otherwise the call sleeps the wait the daemon answered.
 """
 
 from __future__ import annotations
@@ -30,6 +35,9 @@ CALL_TIMEOUT_S = 2.0
 # The daemon's range for per_minute (scheduler.proto).
 MAX_PER_MINUTE = 1_000_000
 
+# CrewAI's words when its limit is reached (RPMController.check_or_wait).
+WAIT_MESSAGE = "Max RPM reached, waiting for next minute to start."
+
 _client = SchedulerClient()
 _warned: set[str] = set()
 
@@ -39,7 +47,8 @@ def limit_name(max_rpm: int, key: str | None = None) -> str:
 
 
 def check_or_wait(controller: Any, original: Callable[[], bool],
-                  sleep: Callable[[float], None] = time.sleep) -> bool:
+                  sleep: Callable[[float], None] = time.sleep,
+                  crewai_wait: Callable[..., Any] | None = None) -> bool:
     max_rpm = getattr(controller, "max_rpm", None)
     if not isinstance(max_rpm, int) or isinstance(max_rpm, bool) or not 0 < max_rpm <= MAX_PER_MINUTE:
         return original()
@@ -57,11 +66,16 @@ def check_or_wait(controller: Any, original: Callable[[], bool],
             _log.warning("fast-crewai: shared rate limit refused (%s); using CrewAI's own", e)
         return original()
     if wait > 0:
+        _log.debug("fast-crewai: shared rate limit %s reached, waiting %.1fs", name, wait)
         logger = getattr(controller, "logger", None)
         if logger is not None:
             try:
-                logger.log("info", f"Max RPM reached (shared limit {name}), waiting {wait:.1f}s.")
+                logger.log("info", WAIT_MESSAGE)
             except Exception:  # noqa: BLE001 - logging never blocks the call
                 pass
-        sleep(wait)
+        own_wait = getattr(type(controller), "_wait_for_next_minute", None)
+        if crewai_wait is not None and own_wait is not None and own_wait is not crewai_wait:
+            controller._wait_for_next_minute()
+        else:
+            sleep(wait)
     return True
