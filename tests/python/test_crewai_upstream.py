@@ -31,11 +31,11 @@ import pytest
 
 from support import REPO_ROOT, Daemon, clean_environ
 
-sys.path.insert(0, str(Path(__file__).resolve().parent / "upstream"))
+PLUGIN_DIR = Path(__file__).resolve().parent / "upstream"
+sys.path.insert(0, str(PLUGIN_DIR))
 from fetch_crewai_tests import crewai_tests_dir  # noqa: E402
 
 UPSTREAM_DIR = REPO_ROOT / ".cache" / "crewai-tests"
-PLUGIN_DIR = Path(__file__).resolve().parent / "upstream"
 
 # CrewAI's test modules that reach the patched call sites; those a release lacks are skipped.
 MODULES = (
@@ -91,6 +91,11 @@ def _outcomes(junit: Path) -> dict[str, tuple[str, str]]:
                 outcome = "skipped"
         out[f"{case.get('classname')}::{case.get('name')}"] = (outcome, message)
     return out
+
+
+def _outcome(results: dict[str, tuple[str, str]], test: str) -> tuple[str, str]:
+    """`test`'s (outcome, message) in `results`; ("missing", "") when it did not run there."""
+    return results.get(test, ("missing", ""))
 
 
 def _run_upstream(root: Path, modules: list[str], junit: Path, env: dict[str, str],
@@ -182,20 +187,20 @@ def _compare(tmp_path: Path, modules: tuple[str, ...], runs: list[ShimRun],
             f"{run.label}: patched {sorted(applied)}, expected {sorted(would)}")
 
         expected = run.expected_differences & passed_plain
-        regressions = {t: shim.get(t, ("missing", "")) for t in passed_plain - expected
-                       if shim.get(t, ("missing",))[0] != "passed"}
+        regressions = {t: _outcome(shim, t) for t in passed_plain - expected
+                       if _outcome(shim, t)[0] != "passed"}
         flaky: list[str] = []
         if regressions:
             again = _run_upstream(root, [_node_id(root, t) for t in sorted(regressions)],
                                   tmp_path / f"again-{n}.xml", shim_environ, "-p", "shim_report")
-            flaky = sorted(t for t in regressions if again.get(t, ("missing",))[0] == "passed")
+            flaky = sorted(t for t in regressions if _outcome(again, t)[0] == "passed")
             for t in flaky:
                 del regressions[t]
         assert not regressions, (
             f"{len(regressions)} of CrewAI {version}'s own tests pass on plain CrewAI but not "
             f"{run.label}:\n"
             + "\n".join(f"{t}: {o}: {m}" for t, (o, m) in sorted(regressions.items())))
-        stale = {t for t in expected if shim.get(t, ("missing",))[0] == "passed"}
+        stale = {t for t in expected if _outcome(shim, t)[0] == "passed"}
         assert not stale, f"{run.label}: expected differences that no longer differ: " + "; ".join(
             f"{t} ({EXPECTED_DIFFERENCES.get(t, '')})" for t in sorted(stale))
         passed_shim = sum(1 for outcome, _ in shim.values() if outcome == "passed")
