@@ -66,6 +66,11 @@ MODULES = (
 # CrewAI's tests of a kickoff, run again in DAG mode (FAST_CREWAI_TASKS=dag).
 DAG_MODULES = ("tests/test_crew.py", "tests/test_task.py", "tests/crew")
 
+# CrewAI's agent, tool, utility and event tests, run without an LLM key: agents run with the
+# patched max_rpm limiter and tool cache, tools through the patched tool usage, and the event
+# bus carries the events the patched stores emit. The modules MODULES runs already are left out.
+AGENT_MODULES = ("tests/agents", "tests/tools", "tests/utilities", "tests/events")
+
 # Test id ("<module>::<test>") -> why the daemon deliberately answers otherwise.
 EXPECTED_DIFFERENCES = {
     "tests.memory.test_lancedb_filter_escaping::"
@@ -134,12 +139,12 @@ class ShimRun:
 
 
 def _compare(tmp_path: Path, modules: tuple[str, ...], runs: list[ShimRun],
-             llm_key: bool = True) -> None:
+             llm_key: bool = True, skip: tuple[str, ...] = ()) -> None:
     """Runs CrewAI's `modules` once plain and once per run through the shim, and asserts for
     each run that every test passing plain passes through the shim, except the run's expected
     differences, which must still differ. A test that fails through the shim is run once more,
     alone, before it counts: a test of CrewAI's that is flaky on this machine must not fail the
-    suite (it is reported)."""
+    suite (it is reported). Files under `modules` that are in `skip` are not run."""
     from fast_crewai.acceleration import preview
     from fast_crewai.config import ClientConfig
 
@@ -151,6 +156,7 @@ def _compare(tmp_path: Path, modules: tuple[str, ...], runs: list[ShimRun],
     root = tests.parent
     present = [m for m in modules if (root / m).exists()]
     assert present, f"none of {modules} in CrewAI {version}'s tests"
+    ignore = [f"--ignore={m}" for m in skip if (root / m).exists()]
 
     def env(name: str, **extra: str) -> dict[str, str]:
         # CrewAI writes its default stores under the user's data directory: keep each run's apart.
@@ -162,7 +168,7 @@ def _compare(tmp_path: Path, modules: tuple[str, ...], runs: list[ShimRun],
             environ.pop("OPENAI_API_KEY", None)
         return environ
 
-    plain = _run_upstream(root, present, tmp_path / "plain.xml", env("plain"))
+    plain = _run_upstream(root, present, tmp_path / "plain.xml", env("plain"), *ignore)
     passed_plain = {t for t, (outcome, _) in plain.items() if outcome == "passed"}
     assert len(passed_plain) >= MIN_PLAIN_PASSED, (
         f"only {len(passed_plain)} of CrewAI {version}'s tests passed on plain CrewAI")
@@ -176,7 +182,7 @@ def _compare(tmp_path: Path, modules: tuple[str, ...], runs: list[ShimRun],
                                str(PLUGIN_DIR), os.environ.get("PYTHONPATH")])),
                            **run.env)
         shim = _run_upstream(root, present, tmp_path / f"shim-{n}.xml", shim_environ,
-                             "-p", "shim_report")
+                             "-p", "shim_report", *ignore)
 
         # The patches this CrewAI takes with this configuration were on in the shim's run.
         config = ClientConfig.from_env({"FAST_CREWAI_ENDPOINT": run.endpoint, **run.env})
@@ -218,6 +224,17 @@ def test_crewai_own_tests_pass_through_the_daemon(daemon: Daemon, dead_endpoint:
                 expected_differences=frozenset(EXPECTED_DIFFERENCES)),
         ShimRun("with the daemon unreachable", dead_endpoint),
     ])
+
+
+def test_crewai_own_agent_tests_pass_through_the_daemon(daemon: Daemon, dead_endpoint: str,
+                                                        tmp_path: Path) -> None:
+    """CrewAI's agent, tool, utility and event tests, without an LLM key (the tests that
+    would call one fail on plain CrewAI too and are left out), through the daemon and with the
+    daemon unreachable."""
+    _compare(tmp_path, AGENT_MODULES, [
+        ShimRun("through the daemon", daemon.endpoint),
+        ShimRun("with the daemon unreachable", dead_endpoint),
+    ], llm_key=False, skip=MODULES)
 
 
 def test_crewai_own_crew_tests_pass_in_dag_mode(daemon: Daemon, tmp_path: Path) -> None:
