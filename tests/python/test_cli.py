@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
 from fast_crewai import cli
-from support import run_cli
+from support import clean_environ, run_cli
 
 # The contract: a dead endpoint is reported, with a non-zero exit, within 2 seconds.
 DEAD_ENDPOINT_BUDGET_S = 2.0
@@ -21,6 +24,18 @@ def test_status_against_dead_endpoint_is_fast_and_fails(dead_endpoint):
     assert "reachable: no (UNAVAILABLE: " in result.stdout
     assert "patches on this installation" in result.stdout
     assert "tasks/task_scheduler   would apply" in result.stdout
+
+
+def test_a_reader_that_goes_away_stops_the_command_quietly(dead_endpoint):
+    """`fast-crewai status | head -1`: the pipe closes before the output is written."""
+    script = Path(sys.executable).with_name("fast-crewai")
+    process = subprocess.Popen([str(script), "status"], stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE,
+                               env=clean_environ({"FAST_CREWAI_ENDPOINT": dead_endpoint}))
+    process.stdout.close()  # before the command has printed anything (it imports CrewAI first)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 141, stderr.decode()
+    assert stderr.decode() == ""
 
 
 def test_status_json_against_dead_endpoint(dead_endpoint):
