@@ -19,6 +19,7 @@
 #include <chrono>
 #include <cstring>
 #include <filesystem>
+#include <initializer_list>
 #include <random>
 #include <thread>
 #include <utility>
@@ -26,6 +27,7 @@
 #include "absl/memory/memory.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/strings/strip.h"
 #include "fast_crewai/v1/cache.grpc.pb.h"
 #include "fast_crewai/v1/memory.grpc.pb.h"
@@ -37,6 +39,7 @@
 #include "fast_crewai/v1/scheduler.grpc.pb.h"
 #include "fast_crewai/v1/server.grpc.pb.h"
 #include "server/rpc/auth.h"
+#include "server/rpc/metrics_interceptor.h"
 #include "server/util/logging.h"
 #include "server/util/status_macros.h"
 #include "server/version.h"
@@ -188,6 +191,18 @@ absl::Status CheckTcpAddress(const std::string& address) {
   return status;
 }
 
+// One metric family of RenderMetrics: its HELP and TYPE lines and its samples, each
+// {labels, value} ("" labels: the bare name).
+void AppendFamily(std::string* out, absl::string_view name, absl::string_view type,
+                  absl::string_view help,
+                  std::initializer_list<std::pair<absl::string_view, double>> samples) {
+  absl::StrAppend(out, "# HELP ", name, " ", help, "\n# TYPE ", name, " ", type, "\n");
+  for (const auto& [labels, value] : samples) {
+    absl::StrAppend(out, name, labels.empty() ? "" : "{", labels, labels.empty() ? "" : "}", " ",
+                    absl::StrFormat("%.12g", value), "\n");
+  }
+}
+
 // "127.0.0.1:0" + 43817 -> "127.0.0.1:43817"; "[::1]:0" + 43817 -> "[::1]:43817".
 std::string WithPort(absl::string_view address, int port) {
   const size_t colon = address.rfind(':');
@@ -218,6 +233,7 @@ absl::Status Daemon::Init() {
   // fails at once, with one line, without loading (or touching) any data.
   RETURN_IF_ERROR(PrepareListeners());
   RETURN_IF_ERROR(BuildCoresAndServices());
+  stores_ready_.store(true, std::memory_order_release);
   RETURN_IF_ERROR(BuildAndStartServer());
   return absl::OkStatus();
 }
@@ -480,7 +496,104 @@ absl::Status Daemon::PrepareListeners() {
   }
   if (!address.empty()) RETURN_IF_ERROR(CheckTcpAddress(address));
   if (!socket_path.empty()) RETURN_IF_ERROR(CheckUnixSocketPath(socket_path));
+  return StartMetrics();
+}
+
+absl::Status Daemon::StartMetrics() {
+  if (config_.listen.metrics_address.empty()) return absl::OkStatus();
+  // The option was checked when the configuration was read ("host:port", "[v6]:port"); port 0
+  // (a free one) is for tests, as with --listen.
+  const std::string& address = config_.listen.metrics_address;
+  const size_t colon = address.rfind(':');
+  int port = 0;
+  if (colon == std::string::npos || !absl::SimpleAtoi(address.substr(colon + 1), &port)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("metrics_listen ", address, ": expected host:port"));
+  }
+  absl::string_view host = absl::string_view(address).substr(0, colon);
+  if (absl::ConsumePrefix(&host, "[")) absl::ConsumeSuffix(&host, "]");
+  rpc_metrics_ = std::make_unique<RpcMetrics>();
+  // Bound before any store opens (a taken port fails the start at once); until the stores
+  // exist it answers with the RPC series only.
+  ASSIGN_OR_RETURN(metrics_http_, MetricsHttpServer::Start(host, port,
+                                                           [this] { return RenderMetrics(); }));
+  metrics_address_ = WithPort(address, metrics_http_->port());
   return absl::OkStatus();
+}
+
+std::string Daemon::RenderMetrics() const {
+  std::string out = rpc_metrics_->RenderPrometheus();
+  AppendFamily(&out, "fast_crewai_build_info", "gauge", "The daemon's version; always 1.",
+               {{absl::StrCat("version=\"", kVersion, "\""), 1}});
+  AppendFamily(&out, "process_start_time_seconds", "gauge",
+               "Start time of the process since the Unix epoch in seconds.",
+               {{"", absl::ToDoubleSeconds(start_time_ - absl::UnixEpoch())}});
+  if (!stores_ready_.load(std::memory_order_acquire)) return out;
+  if (memory_store_ != nullptr) {
+    const memory::MemoryStoreStats m = memory_store_->GetStats();
+    AppendFamily(&out, "fast_crewai_memory_records", "gauge", "Memory records stored.",
+                 {{"", static_cast<double>(m.records)}});
+    AppendFamily(&out, "fast_crewai_memory_namespaces", "gauge", "Memory namespaces.",
+                 {{"", static_cast<double>(m.namespaces)}});
+    AppendFamily(&out, "fast_crewai_memory_writes_total", "counter",
+                 "Memory write calls committed (ok) or failed after validation (failed).",
+                 {{"result=\"ok\"", static_cast<double>(m.committed_writes)},
+                  {"result=\"failed\"", static_cast<double>(m.failed_writes)}});
+    AppendFamily(&out, "fast_crewai_memory_commits_total", "counter",
+                 "SQLite transactions of memory writes (one per group commit).",
+                 {{"", static_cast<double>(m.commits)}});
+    AppendFamily(&out, "fast_crewai_memory_pending_writes", "gauge",
+                 "Memory write calls queued or being committed.",
+                 {{"", static_cast<double>(m.pending_writes)}});
+  }
+  if (persistence_store_ != nullptr) {
+    const persistence::PersistenceStoreStats p = persistence_store_->GetStats();
+    AppendFamily(&out, "fast_crewai_persistence_kickoffs", "gauge", "Kickoff replay logs kept.",
+                 {{"", static_cast<double>(p.kickoffs)}});
+    AppendFamily(&out, "fast_crewai_persistence_task_outputs", "gauge",
+                 "Task outputs in the kept replay logs.",
+                 {{"", static_cast<double>(p.task_outputs)}});
+    AppendFamily(&out, "fast_crewai_persistence_writes_total", "counter",
+                 "Persistence write calls committed (ok) or failed after validation (failed).",
+                 {{"result=\"ok\"", static_cast<double>(p.committed_writes)},
+                  {"result=\"failed\"", static_cast<double>(p.failed_writes)}});
+    AppendFamily(&out, "fast_crewai_persistence_commits_total", "counter",
+                 "SQLite transactions of persistence writes (one per group commit).",
+                 {{"", static_cast<double>(p.commits)}});
+  }
+  if (tool_cache_ != nullptr) {
+    const cache::CacheStats c = tool_cache_->Stats("");
+    AppendFamily(&out, "fast_crewai_cache_lookups_total", "counter",
+                 "Tool-cache lookups that found an entry (hit) or not (miss).",
+                 {{"result=\"hit\"", static_cast<double>(c.hits)},
+                  {"result=\"miss\"", static_cast<double>(c.misses)}});
+    AppendFamily(&out, "fast_crewai_cache_entries", "gauge", "Tool-cache entries.",
+                 {{"", static_cast<double>(c.entries)}});
+    AppendFamily(&out, "fast_crewai_cache_bytes", "gauge", "Bytes of tool-cache entries.",
+                 {{"", static_cast<double>(c.bytes)}});
+    AppendFamily(&out, "fast_crewai_cache_removed_total", "counter",
+                 "Tool-cache entries evicted for space or expired.",
+                 {{"reason=\"evicted\"", static_cast<double>(c.evictions)},
+                  {"reason=\"expired\"", static_cast<double>(c.expirations)}});
+  }
+  if (scheduler_ != nullptr) {
+    const scheduler::SchedulerStats s = scheduler_->GetStats();
+    AppendFamily(&out, "fast_crewai_scheduler_runs", "gauge", "Scheduler runs kept, and running.",
+                 {{"state=\"all\"", static_cast<double>(s.runs)},
+                  {"state=\"running\"", static_cast<double>(s.running_runs)}});
+    AppendFamily(&out, "fast_crewai_scheduler_nodes", "gauge",
+                 "Nodes ready to lease, and leased to a worker.",
+                 {{"state=\"ready\"", static_cast<double>(s.ready_nodes)},
+                  {"state=\"leased\"", static_cast<double>(s.leased_nodes)}});
+    AppendFamily(&out, "fast_crewai_scheduler_lease_streams", "gauge",
+                 "Open StreamLeases streams (one per worker slot).",
+                 {{"", static_cast<double>(s.lease_streams)}});
+    AppendFamily(&out, "fast_crewai_scheduler_leases_total", "counter",
+                 "Leases granted to workers, and leases that lapsed.",
+                 {{"result=\"granted\"", static_cast<double>(s.leases_granted)},
+                  {"result=\"lapsed\"", static_cast<double>(s.leases_lapsed)}});
+  }
+  return out;
 }
 
 absl::Status Daemon::BuildAndStartServer() {
@@ -508,6 +621,11 @@ absl::Status Daemon::BuildAndStartServer() {
   const int cpus = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   quota.SetMaxThreads(std::max(8, 4 * cpus));
   builder.SetResourceQuota(quota);
+  if (rpc_metrics_ != nullptr) {
+    std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> factories;
+    factories.push_back(std::make_unique<MetricsInterceptorFactory>(rpc_metrics_.get(), clock_));
+    builder.experimental().SetInterceptorCreators(std::move(factories));
+  }
   builder.SetMaxReceiveMessageSize(kMaxMessageBytes);
   builder.SetMaxSendMessageSize(kMaxMessageBytes);
 
@@ -565,6 +683,7 @@ void Daemon::Shutdown(absl::Duration grace) {
     server_->Wait();
     states_.AttachHealthService(nullptr);
   }
+  if (metrics_http_ != nullptr) metrics_http_->Stop();
   // Reverse order of registration: executors drain before the cores they feed are closed.
   for (auto it = closers_.rbegin(); it != closers_.rend(); ++it) (*it)();
   closers_.clear();

@@ -26,6 +26,7 @@
 
 #include <grpcpp/server.h>
 
+#include <atomic>
 #include <memory>
 #include <string>
 #include <vector>
@@ -47,6 +48,8 @@
 #include "server/scheduler/rate_limiter.h"
 #include "server/scheduler/scheduler.h"
 #include "server/util/executor.h"
+#include "server/util/metrics.h"
+#include "server/util/metrics_http.h"
 #include "server/util/clock.h"
 #include "server/util/ticker.h"
 
@@ -85,6 +88,9 @@ class Daemon {
   // "" when TCP is disabled.
   const std::string& tcp_address() const { return tcp_address_; }
 
+  // The bound metrics endpoint ("127.0.0.1:9464"); "" when --metrics_listen is not set.
+  const std::string& metrics_address() const { return metrics_address_; }
+
   // The Unix socket path; "" when none.
   const std::string& unix_socket() const { return config_.listen.unix_socket; }
 
@@ -112,6 +118,10 @@ class Daemon {
   absl::Status PrepareListeners();
   absl::Status BuildCoresAndServices();
   absl::Status BuildAndStartServer();
+  // With --metrics_listen: creates the RPC metrics and binds their HTTP endpoint.
+  absl::Status StartMetrics();
+  // The text GET /metrics answers with.
+  std::string RenderMetrics() const;
 
   // Registers `service` under its full name for serving and health reporting.
   void AddService(std::unique_ptr<grpc::Service> service, absl::string_view full_name,
@@ -126,11 +136,18 @@ class Daemon {
   const absl::Time start_time_;
   std::string data_dir_;
   std::string tcp_address_;
+  std::string metrics_address_;
   int lock_fd_ = -1;
 
   // Cores and the executors their adapters hand work to. Declared before services_ and
   // server_ so that they are destroyed after them.
   std::shared_ptr<grpc::ServerCredentials> credentials_;
+  // Only with --metrics_listen. The endpoint stops after the server (scrapes work during the
+  // grace period); the metrics outlive both.
+  std::unique_ptr<RpcMetrics> rpc_metrics_;
+  std::unique_ptr<MetricsHttpServer> metrics_http_;
+  // Set once the cores below exist; RenderMetrics (the endpoint's thread) reads them only then.
+  std::atomic<bool> stores_ready_{false};
   std::unique_ptr<memory::MemoryStore> memory_store_;
   std::unique_ptr<ThreadPoolExecutor> memory_executor_;
   std::unique_ptr<cache::ToolCache> tool_cache_;

@@ -12,8 +12,8 @@
 #include <memory>
 
 #include "absl/status/statusor.h"
-#include "absl/synchronization/mutex.h"
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
 #include "grpcpp/create_channel.h"
 #include "grpcpp/security/credentials.h"
 #include "server/config/config.h"
@@ -118,6 +118,10 @@ int Run(int argc, char** argv) {
                                    {"data_dir", (*daemon)->data_dir()},
                                    {"auth", (*daemon)->auth_required() ? "on" : "off"},
                                    {"tls", (*daemon)->tls() ? "on" : "off"}});
+  if (!(*daemon)->metrics_address().empty()) {
+    fast_crewai::LogInfo("serving metrics",
+                         {{"url", absl::StrCat("http://", (*daemon)->metrics_address(), "/metrics")}});
+  }
 
   int signal = 0;
   while (sigwait(&stop_signals, &signal) != 0) {

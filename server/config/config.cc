@@ -61,6 +61,12 @@ absl::Status ApplyListen(absl::string_view value, Config& config) {
   return absl::OkStatus();
 }
 
+absl::Status ApplyMetricsListen(absl::string_view value, Config& config) {
+  if (!value.empty()) RETURN_IF_ERROR(ParseHostPort(value).status());
+  config.listen.metrics_address = std::string(value);
+  return absl::OkStatus();
+}
+
 absl::Status ApplyUnixSocket(absl::string_view value, Config& config) {
   if (value.size() > kMaxUnixSocketPath) {
     return absl::InvalidArgumentError(
@@ -372,6 +378,11 @@ constexpr OptionSpec kOptions[] = {
     {"unix_socket_mode", "Listening", "OCTAL", "0600",
      "Permission bits of the Unix socket file (octal). Must include owner read and write.", false,
      true, &ApplyUnixSocketMode},
+    {"metrics_listen", "Listening", "HOST:PORT", "",
+     "Serve Prometheus metrics (calls, status codes and latency per RPC method) over plain "
+     "HTTP at http://HOST:PORT/metrics. Empty: off. The endpoint needs no token and shows "
+     "counts, never stored data; bind it where only the metrics collector can reach it.",
+     false, true, &ApplyMetricsListen},
     {"token", "Security", "TOKEN", "",
      "Require clients to send `authorization: Bearer TOKEN` on every call except health checks, "
      "reflection and ServerService. Empty: no token required. Prefer token_file or the "

@@ -48,6 +48,10 @@ struct ListenOptions {
   // Permission bits given to the socket file right after it is created. Default: 0600, so only
   // the daemon's user can connect.
   uint32_t unix_socket_mode = 0600;
+  // "host:port" of a plain HTTP endpoint serving GET /metrics (Prometheus text format: calls,
+  // status codes and latencies per RPC method); "" for none. Default: "" (off, and no per-call
+  // accounting at all).
+  std::string metrics_address;
 };
 
 // Who may call. Health, reflection and ServerService never need a token.

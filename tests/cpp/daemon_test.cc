@@ -1,6 +1,8 @@
 #include "server/daemon.h"
 
 #include <grpcpp/grpcpp.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -205,6 +207,88 @@ TEST(DaemonTest, PortTakenIsAClearUnavailableError) {
   // The LOCK of the failed daemon was released: its data dir is usable again.
   config.listen.address = "127.0.0.1:0";
   EXPECT_THAT(Daemon::Start(config, &clock), IsOk());
+}
+
+// GET `path` from "host:port" over plain HTTP; the whole response ("" when nothing answers).
+std::string HttpGet(const std::string& address, const std::string& path) {
+  const int port = std::stoi(address.substr(address.rfind(':') + 1));
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  std::string out;
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0) {
+    const std::string request = absl::StrCat("GET ", path, " HTTP/1.1\r\nHost: x\r\n\r\n");
+    if (::send(fd, request.data(), request.size(), 0) == static_cast<ssize_t>(request.size())) {
+      char buffer[4096];
+      ssize_t n;
+      while ((n = ::recv(fd, buffer, sizeof buffer, 0)) > 0) out.append(buffer, n);
+    }
+  }
+  ::close(fd);
+  return out;
+}
+
+TEST(DaemonTest, MetricsCountEveryCallByMethodAndCode) {
+  TempDir dir;
+  FakeClock clock;
+  Config config = TestConfig(dir);
+  config.listen.metrics_address = "127.0.0.1:0";
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<Daemon> daemon, Daemon::Start(config, &clock));
+  EXPECT_THAT(daemon->metrics_address(), MatchesRegex("127\\.0\\.0\\.1:[1-9][0-9]*"));
+  auto channel = Connect(daemon->tcp_address());
+  EXPECT_EQ(CallMemoryCount(channel).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(CallMemoryCount(channel).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(GetServerInfo(channel), IsOk());
+
+  const std::string text = HttpGet(daemon->metrics_address(), "/metrics");
+  EXPECT_THAT(text, StartsWith("HTTP/1.1 200 OK\r\n"));
+  const std::string count =
+      "grpc_service=\"fast_crewai.v1.MemoryService\",grpc_method=\"Count\",grpc_type=\"unary\"";
+  EXPECT_THAT(text, HasSubstr("grpc_server_started_total{" + count + "} 2\n"));
+  EXPECT_THAT(text, HasSubstr("grpc_server_handled_total{" + count +
+                              ",grpc_code=\"INVALID_ARGUMENT\"} 2\n"));
+  // Time comes from the injected clock, which did not move: every call took 0 s.
+  EXPECT_THAT(text, HasSubstr("grpc_server_handling_seconds_bucket{" + count +
+                              ",le=\"0.0001\"} 2\n"));
+  EXPECT_THAT(text, HasSubstr("grpc_server_handling_seconds_sum{" + count + "} 0\n"));
+  EXPECT_THAT(text, HasSubstr("grpc_server_handled_total{grpc_service=\"fast_crewai.v1."
+                              "ServerService\",grpc_method=\"GetServerInfo\",grpc_type=\"unary\","
+                              "grpc_code=\"OK\"} 1\n"));
+  EXPECT_THAT(text, HasSubstr(absl::StrCat("fast_crewai_build_info{version=\"", kVersion,
+                                           "\"} 1\n")));
+  EXPECT_THAT(text, HasSubstr("fast_crewai_memory_records 0\n"));
+  EXPECT_THAT(text, HasSubstr("fast_crewai_persistence_kickoffs 0\n"));
+  EXPECT_THAT(text, HasSubstr("fast_crewai_cache_lookups_total{result=\"hit\"} 0\n"));
+  EXPECT_THAT(text, HasSubstr("fast_crewai_scheduler_lease_streams 0\n"));
+
+  const std::string address = daemon->metrics_address();
+  daemon->Shutdown(absl::Seconds(1));
+  EXPECT_EQ(HttpGet(address, "/metrics"), "");  // the endpoint closed with the daemon
+}
+
+TEST(DaemonTest, NoMetricsEndpointUnlessAskedFor) {
+  TempDir dir;
+  FakeClock clock;
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<Daemon> daemon, Daemon::Start(TestConfig(dir), &clock));
+  EXPECT_EQ(daemon->metrics_address(), "");
+}
+
+TEST(DaemonTest, ATakenMetricsPortFailsTheStartBeforeAnyStoreOpens) {
+  TempDir dir_a;
+  TempDir dir_b;
+  FakeClock clock;
+  Config first_config = TestConfig(dir_a);
+  first_config.listen.metrics_address = "127.0.0.1:0";
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<Daemon> first, Daemon::Start(first_config, &clock));
+  Config config = TestConfig(dir_b);
+  config.listen.metrics_address = first->metrics_address();
+  EXPECT_THAT(Daemon::Start(config, &clock),
+              StatusIs(absl::StatusCode::kUnavailable,
+                       AllOf(HasSubstr(absl::StrCat("metrics_listen ", first->metrics_address())),
+                             HasSubstr("cannot listen"))));
+  EXPECT_FALSE(std::filesystem::exists(dir_b.path() + "/data/memory.db"));
 }
 
 TEST(DaemonTest, UnusableDataDirs) {

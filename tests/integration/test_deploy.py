@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import re
 import subprocess
+import urllib.request
 from pathlib import Path
 
 import yaml
@@ -89,12 +90,17 @@ def test_probe_without_address_is_a_usage_error(run_server) -> None:  # type: ig
     assert "--probe" in result.stderr
 
 
-def test_example_config_is_accepted(daemon_factory, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    # The example's paths are for a real install; flags override them here, everything else
-    # (socket mode, log level, grace period) is read from the file as written.
+def test_example_config_is_accepted(daemon_factory, tmp_path: Path, free_port) -> None:  # type: ignore[no-untyped-def]
+    # The example's paths and ports are for a real install; flags override them here, everything
+    # else (socket mode, log level, grace period) is read from the file as written.
     config = REPO_ROOT / "deploy" / "fast-crewai.conf"
-    daemon = daemon_factory(f"--config={config}", "--unix_socket=", f"--data_dir={tmp_path / 'd'}")
+    assert "\nmetrics_listen = 127.0.0.1:9464\n" in config.read_text()
+    metrics = f"127.0.0.1:{free_port()}"
+    daemon = daemon_factory(f"--config={config}", "--unix_socket=", f"--data_dir={tmp_path / 'd'}",
+                            f"--metrics_listen={metrics}")
     assert daemon.process.poll() is None
+    with urllib.request.urlopen(f"http://{metrics}/metrics", timeout=10) as response:
+        assert b"fast_crewai_build_info" in response.read()
     assert daemon.stop() == 0
     assert 'grace_period=10s' in daemon.logs()  # read from the file, not a default
 
@@ -114,6 +120,12 @@ def test_kubernetes_manifest_probes_and_persists() -> None:
     claim = kinds["StatefulSet"]["spec"]["volumeClaimTemplates"][0]
     assert claim["metadata"]["name"] == container["volumeMounts"][0]["name"]
     assert kinds["StatefulSet"]["spec"]["replicas"] == 1  # one owner per data directory
+    # Metrics: the port the daemon is told to serve them on is the one declared and annotated.
+    port = int(env["FAST_CREWAI_METRICS_LISTEN"]["value"].rsplit(":", 1)[1])
+    assert {"name": "metrics", "containerPort": port} in container["ports"]
+    annotations = kinds["StatefulSet"]["spec"]["template"]["metadata"]["annotations"]
+    assert annotations["prometheus.io/port"] == str(port)
+    assert annotations["prometheus.io/path"] == "/metrics"
 
 
 def test_compose_runs_the_daemon_and_an_agent_through_the_shim() -> None:

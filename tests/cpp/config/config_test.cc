@@ -234,6 +234,21 @@ TEST(ConfigTest, ListenAddressForms) {
   }
 }
 
+TEST(ConfigTest, MetricsListenIsOffByDefaultAndTakesAHostPort) {
+  ASSERT_OK_AND_ASSIGN(Config defaults, Load({}));
+  EXPECT_EQ(defaults.listen.metrics_address, "");
+  ASSERT_OK_AND_ASSIGN(Config flag, Load({"--metrics_listen=0.0.0.0:9464"}));
+  EXPECT_EQ(flag.listen.metrics_address, "0.0.0.0:9464");
+  ASSERT_OK_AND_ASSIGN(Config env, Load({}, {{"FAST_CREWAI_METRICS_LISTEN", "[::1]:9464"}}));
+  EXPECT_EQ(env.listen.metrics_address, "[::1]:9464");
+  EXPECT_THAT(Load({"--metrics_listen=9464"}),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       AllOf(StartsWith("--metrics_listen: "), HasSubstr("expected host:port"))));
+  EXPECT_THAT(Load({"--metrics_listen=127.0.0.1:70000"}),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       "--metrics_listen: invalid port \"70000\" (expected 1-65535)"));
+}
+
 TEST(ConfigTest, ParseHostPort) {
   ASSERT_OK_AND_ASSIGN(HostPort v4, ParseHostPort("10.0.0.1:80"));
   EXPECT_EQ(v4.host, "10.0.0.1");
