@@ -515,8 +515,8 @@ absl::Status Daemon::StartMetrics() {
   rpc_metrics_ = std::make_unique<RpcMetrics>();
   // Bound before any store opens (a taken port fails the start at once); until the stores
   // exist it answers with the RPC series only.
-  ASSIGN_OR_RETURN(metrics_http_, MetricsHttpServer::Start(host, port,
-                                                           [this] { return RenderMetrics(); }));
+  ASSIGN_OR_RETURN(metrics_http_,
+                   MetricsHttpServer::Start(host, port, [this] { return RenderMetrics(); }));
   metrics_address_ = WithPort(address, metrics_http_->port());
   return absl::OkStatus();
 }

@@ -119,8 +119,9 @@ int Run(int argc, char** argv) {
                                    {"auth", (*daemon)->auth_required() ? "on" : "off"},
                                    {"tls", (*daemon)->tls() ? "on" : "off"}});
   if (!(*daemon)->metrics_address().empty()) {
-    fast_crewai::LogInfo("serving metrics",
-                         {{"url", absl::StrCat("http://", (*daemon)->metrics_address(), "/metrics")}});
+    fast_crewai::LogInfo(
+        "serving metrics",
+        {{"url", absl::StrCat("http://", (*daemon)->metrics_address(), "/metrics")}});
   }
 
   int signal = 0;

@@ -12,10 +12,14 @@ using grpc::experimental::ServerRpcInfo;
 
 absl::string_view TypeName(ServerRpcInfo::Type type) {
   switch (type) {
-    case ServerRpcInfo::Type::UNARY: return "unary";
-    case ServerRpcInfo::Type::CLIENT_STREAMING: return "client_stream";
-    case ServerRpcInfo::Type::SERVER_STREAMING: return "server_stream";
-    case ServerRpcInfo::Type::BIDI_STREAMING: return "bidi_stream";
+    case ServerRpcInfo::Type::UNARY:
+      return "unary";
+    case ServerRpcInfo::Type::CLIENT_STREAMING:
+      return "client_stream";
+    case ServerRpcInfo::Type::SERVER_STREAMING:
+      return "server_stream";
+    case ServerRpcInfo::Type::BIDI_STREAMING:
+      return "bidi_stream";
   }
   return "unknown";
 }
@@ -48,8 +52,8 @@ class MetricsInterceptor final : public grpc::experimental::Interceptor {
 grpc::experimental::Interceptor* MetricsInterceptorFactory::CreateServerInterceptor(
     ServerRpcInfo* info) {
   const char* path = info->method();
-  return new MetricsInterceptor(
-      metrics_->Find(path == nullptr ? "" : path, TypeName(info->type())), clock_);
+  return new MetricsInterceptor(metrics_->Find(path == nullptr ? "" : path, TypeName(info->type())),
+                                clock_);
 }
 
 }  // namespace fast_crewai

@@ -28,8 +28,7 @@ class MetricsInterceptorFactory final
     : public grpc::experimental::ServerInterceptorFactoryInterface {
  public:
   // Neither is owned.
-  MetricsInterceptorFactory(RpcMetrics* metrics, Clock* clock)
-      : metrics_(metrics), clock_(clock) {}
+  MetricsInterceptorFactory(RpcMetrics* metrics, Clock* clock) : metrics_(metrics), clock_(clock) {}
 
   grpc::experimental::Interceptor* CreateServerInterceptor(
       grpc::experimental::ServerRpcInfo* info) override;

@@ -12,23 +12,10 @@ namespace fast_crewai {
 namespace {
 
 constexpr std::array<absl::string_view, kStatusCodes> kCodeNames = {
-    "OK",
-    "CANCELLED",
-    "UNKNOWN",
-    "INVALID_ARGUMENT",
-    "DEADLINE_EXCEEDED",
-    "NOT_FOUND",
-    "ALREADY_EXISTS",
-    "PERMISSION_DENIED",
-    "RESOURCE_EXHAUSTED",
-    "FAILED_PRECONDITION",
-    "ABORTED",
-    "OUT_OF_RANGE",
-    "UNIMPLEMENTED",
-    "INTERNAL",
-    "UNAVAILABLE",
-    "DATA_LOSS",
-    "UNAUTHENTICATED"};
+    "OK",        "CANCELLED",      "UNKNOWN",           "INVALID_ARGUMENT",   "DEADLINE_EXCEEDED",
+    "NOT_FOUND", "ALREADY_EXISTS", "PERMISSION_DENIED", "RESOURCE_EXHAUSTED", "FAILED_PRECONDITION",
+    "ABORTED",   "OUT_OF_RANGE",   "UNIMPLEMENTED",     "INTERNAL",           "UNAVAILABLE",
+    "DATA_LOSS", "UNAUTHENTICATED"};
 
 // A label value in the text format: backslash, double quote and newline escaped.
 std::string LabelValue(absl::string_view value) {
@@ -36,10 +23,17 @@ std::string LabelValue(absl::string_view value) {
   out.reserve(value.size());
   for (char c : value) {
     switch (c) {
-      case '\\': out += "\\\\"; break;
-      case '"': out += "\\\""; break;
-      case '\n': out += "\\n"; break;
-      default: out += c;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '"':
+        out += "\\\"";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      default:
+        out += c;
     }
   }
   return out;
@@ -61,8 +55,8 @@ absl::string_view StatusCodeName(int code) {
 
 void LatencyHistogram::Observe(absl::Duration latency) {
   const double seconds = std::max(0.0, absl::ToDoubleSeconds(latency));
-  const auto bound = std::lower_bound(kLatencyBucketsSeconds.begin(),
-                                      kLatencyBucketsSeconds.end(), seconds);
+  const auto bound =
+      std::lower_bound(kLatencyBucketsSeconds.begin(), kLatencyBucketsSeconds.end(), seconds);
   buckets_[bound - kLatencyBucketsSeconds.begin()].fetch_add(1, std::memory_order_relaxed);
   sum_micros_.fetch_add(static_cast<uint64_t>(seconds * 1e6 + 0.5), std::memory_order_relaxed);
 }
@@ -110,8 +104,8 @@ RpcMetrics::Method* RpcMetrics::Find(absl::string_view path, absl::string_view t
       method = path;
     }
   }
-  auto entry = std::make_unique<Method>(std::string(service), std::string(method),
-                                        std::string(type));
+  auto entry =
+      std::make_unique<Method>(std::string(service), std::string(method), std::string(type));
   Method* out = entry.get();
   methods_.emplace(key, std::move(entry));
   return out;
@@ -166,8 +160,8 @@ std::string RpcMetrics::RenderPrometheus() const {
                       Number(kLatencyBucketsSeconds[i]), "\"} ", s.cumulative[i], "\n");
     }
     absl::StrAppend(&out, "grpc_server_handling_seconds_bucket{", l, ",le=\"+Inf\"} ", s.count,
-                    "\n", "grpc_server_handling_seconds_sum{", l, "} ", Number(s.sum_seconds),
-                    "\n", "grpc_server_handling_seconds_count{", l, "} ", s.count, "\n");
+                    "\n", "grpc_server_handling_seconds_sum{", l, "} ", Number(s.sum_seconds), "\n",
+                    "grpc_server_handling_seconds_count{", l, "} ", s.count, "\n");
   }
   return out;
 }

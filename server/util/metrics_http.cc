@@ -108,23 +108,21 @@ absl::StatusOr<std::unique_ptr<MetricsHttpServer>> MetricsHttpServer::Start(
   sockaddr_storage bound{};
   socklen_t length = sizeof bound;
   ::getsockname(fd, reinterpret_cast<sockaddr*>(&bound), &length);
-  const int bound_port =
-      bound.ss_family == AF_INET6
-          ? ntohs(reinterpret_cast<sockaddr_in6*>(&bound)->sin6_port)
-          : ntohs(reinterpret_cast<sockaddr_in*>(&bound)->sin_port);
+  const int bound_port = bound.ss_family == AF_INET6
+                             ? ntohs(reinterpret_cast<sockaddr_in6*>(&bound)->sin6_port)
+                             : ntohs(reinterpret_cast<sockaddr_in*>(&bound)->sin_port);
   int wake[2];
   if (::pipe2(wake, O_CLOEXEC) != 0) {
     const int e = errno;
     ::close(fd);
     return absl::UnavailableError(absl::StrCat(where, ": cannot create a pipe: ", Errno(e)));
   }
-  return std::unique_ptr<MetricsHttpServer>(new MetricsHttpServer(
-      fd, wake[0], wake[1], bound_port, std::move(render), io_timeout));
+  return std::unique_ptr<MetricsHttpServer>(
+      new MetricsHttpServer(fd, wake[0], wake[1], bound_port, std::move(render), io_timeout));
 }
 
-MetricsHttpServer::MetricsHttpServer(int listen_fd, int wake_read_fd, int wake_write_fd,
-                                     int port, std::function<std::string()> render,
-                                     absl::Duration io_timeout)
+MetricsHttpServer::MetricsHttpServer(int listen_fd, int wake_read_fd, int wake_write_fd, int port,
+                                     std::function<std::string()> render, absl::Duration io_timeout)
     : listen_fd_(listen_fd),
       wake_read_fd_(wake_read_fd),
       wake_write_fd_(wake_write_fd),

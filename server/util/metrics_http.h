@@ -61,7 +61,7 @@ class MetricsHttpServer {
   void Answer(int fd);
 
   const int listen_fd_;
-  const int wake_read_fd_;   // a pipe: Stop() writes a byte, Serve()'s poll wakes
+  const int wake_read_fd_;  // a pipe: Stop() writes a byte, Serve()'s poll wakes
   const int wake_write_fd_;
   const int port_;
   const std::function<std::string()> render_;

@@ -250,14 +250,14 @@ TEST(DaemonTest, MetricsCountEveryCallByMethodAndCode) {
   EXPECT_THAT(text, HasSubstr("grpc_server_handled_total{" + count +
                               ",grpc_code=\"INVALID_ARGUMENT\"} 2\n"));
   // Time comes from the injected clock, which did not move: every call took 0 s.
-  EXPECT_THAT(text, HasSubstr("grpc_server_handling_seconds_bucket{" + count +
-                              ",le=\"0.0001\"} 2\n"));
+  EXPECT_THAT(text,
+              HasSubstr("grpc_server_handling_seconds_bucket{" + count + ",le=\"0.0001\"} 2\n"));
   EXPECT_THAT(text, HasSubstr("grpc_server_handling_seconds_sum{" + count + "} 0\n"));
   EXPECT_THAT(text, HasSubstr("grpc_server_handled_total{grpc_service=\"fast_crewai.v1."
                               "ServerService\",grpc_method=\"GetServerInfo\",grpc_type=\"unary\","
                               "grpc_code=\"OK\"} 1\n"));
-  EXPECT_THAT(text, HasSubstr(absl::StrCat("fast_crewai_build_info{version=\"", kVersion,
-                                           "\"} 1\n")));
+  EXPECT_THAT(text,
+              HasSubstr(absl::StrCat("fast_crewai_build_info{version=\"", kVersion, "\"} 1\n")));
   EXPECT_THAT(text, HasSubstr("fast_crewai_memory_records 0\n"));
   EXPECT_THAT(text, HasSubstr("fast_crewai_persistence_kickoffs 0\n"));
   EXPECT_THAT(text, HasSubstr("fast_crewai_cache_lookups_total{result=\"hit\"} 0\n"));

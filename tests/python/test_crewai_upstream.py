@@ -6,8 +6,10 @@ CrewAI; with `fast_crewai.shim` imported first against the daemon; and with the 
 daemon unreachable (the fallback to CrewAI's own code). Every test that passes on plain CrewAI
 must pass through the daemon too, except the deliberate differences in EXPECTED_DIFFERENCES
 (each documented, docs/memory.md), which must still differ: a difference that no longer shows
-is a stale entry. With the daemon unreachable nothing may differ. Tests that fail on plain
-CrewAI on this machine (a missing optional package, Debian's SQLite without `jsonb`, no
+is a stale entry. With the daemon unreachable nothing may differ. Nor may the shim leave a
+thread that keeps the process from exiting when plain CrewAI exits (upstream/exit_watchdog.py
+ends a process still there 20 s after its session, and names the threads). Tests that fail on
+plain CrewAI on this machine (a missing optional package, Debian's SQLite without `jsonb`, no
 network) say nothing about the shim and are left out of the comparison.
 
 The test tree comes from CrewAI's source distribution for the installed release
@@ -103,17 +105,31 @@ def _outcome(results: dict[str, tuple[str, str]], test: str) -> tuple[str, str]:
     return results.get(test, ("missing", ""))
 
 
+@dataclass(frozen=True)
+class UpstreamRun:
+    """The outcome of one run of CrewAI's tests: test id -> (outcome, message), and the
+    threads that held the process at exit until exit_watchdog ended it (None: it exited)."""
+
+    results: dict[str, tuple[str, str]]
+    exit_held_by: list[str] | None
+
+
 def _run_upstream(root: Path, modules: list[str], junit: Path, env: dict[str, str],
-                  *extra: str) -> dict[str, tuple[str, str]]:
+                  *extra: str) -> UpstreamRun:
+    exit_report = junit.with_suffix(".exit.json")
+    env = {**env, "FAST_CREWAI_UPSTREAM_EXIT_REPORT": str(exit_report),
+           "PYTHONPATH": os.pathsep.join(filter(None, [str(PLUGIN_DIR), env.get("PYTHONPATH")]))}
     command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
-               "--continue-on-collection-errors", "--timeout", "120", "--rootdir", str(root),
-               "--confcutdir", str(root), f"--junitxml={junit}", *extra, *modules]
+               "-p", "exit_watchdog", "--continue-on-collection-errors", "--timeout", "120",
+               "--rootdir", str(root), "--confcutdir", str(root), f"--junitxml={junit}", *extra,
+               *modules]
     result = subprocess.run(command, cwd=root, env=env, capture_output=True, text=True,
                             timeout=RUN_TIMEOUT_S)
     if not junit.is_file():
         pytest.fail(f"CrewAI's tests did not run ({result.returncode}):\n{result.stdout[-3000:]}"
                     f"\n{result.stderr[-3000:]}")
-    return _outcomes(junit)
+    held = json.loads(exit_report.read_text())["held_by"] if exit_report.is_file() else None
+    return UpstreamRun(_outcomes(junit), held)
 
 
 def _node_id(root: Path, test: str) -> str:
@@ -168,21 +184,26 @@ def _compare(tmp_path: Path, modules: tuple[str, ...], runs: list[ShimRun],
             environ.pop("OPENAI_API_KEY", None)
         return environ
 
-    plain = _run_upstream(root, present, tmp_path / "plain.xml", env("plain"), *ignore)
+    plain_run = _run_upstream(root, present, tmp_path / "plain.xml", env("plain"), *ignore)
+    plain = plain_run.results
     passed_plain = {t for t, (outcome, _) in plain.items() if outcome == "passed"}
     assert len(passed_plain) >= MIN_PLAIN_PASSED, (
         f"only {len(passed_plain)} of CrewAI {version}'s tests passed on plain CrewAI")
     summary = [f"CrewAI {version}'s own tests ({len(present)} modules): {len(passed_plain)} of "
-               f"{len(plain)} pass on plain CrewAI"]
+               f"{len(plain)} pass on plain CrewAI"
+               + (f" (its exit held by {plain_run.exit_held_by})" if plain_run.exit_held_by
+                  else "")]
     for n, run in enumerate(runs):
         report_path = tmp_path / f"patches-{n}.json"
         shim_environ = env(f"shim-{n}", FAST_CREWAI_ENDPOINT=run.endpoint,
-                           FAST_CREWAI_UPSTREAM_REPORT=str(report_path),
-                           PYTHONPATH=os.pathsep.join(filter(None, [
-                               str(PLUGIN_DIR), os.environ.get("PYTHONPATH")])),
-                           **run.env)
-        shim = _run_upstream(root, present, tmp_path / f"shim-{n}.xml", shim_environ,
-                             "-p", "shim_report", *ignore)
+                           FAST_CREWAI_UPSTREAM_REPORT=str(report_path), **run.env)
+        shim_run = _run_upstream(root, present, tmp_path / f"shim-{n}.xml", shim_environ,
+                                 "-p", "shim_report", *ignore)
+        shim = shim_run.results
+        # The shim must not leave a thread that keeps the process from exiting.
+        assert plain_run.exit_held_by is not None or shim_run.exit_held_by is None, (
+            f"{run.label}: the process did not exit; threads left running: "
+            f"{shim_run.exit_held_by} (plain CrewAI exits)")
 
         # The patches this CrewAI takes with this configuration were on in the shim's run.
         config = ClientConfig.from_env({"FAST_CREWAI_ENDPOINT": run.endpoint, **run.env})
@@ -198,7 +219,8 @@ def _compare(tmp_path: Path, modules: tuple[str, ...], runs: list[ShimRun],
         flaky: list[str] = []
         if regressions:
             again = _run_upstream(root, [_node_id(root, t) for t in sorted(regressions)],
-                                  tmp_path / f"again-{n}.xml", shim_environ, "-p", "shim_report")
+                                  tmp_path / f"again-{n}.xml", shim_environ,
+                                  "-p", "shim_report").results
             flaky = sorted(t for t in regressions if _outcome(again, t)[0] == "passed")
             for t in flaky:
                 del regressions[t]
@@ -211,7 +233,9 @@ def _compare(tmp_path: Path, modules: tuple[str, ...], runs: list[ShimRun],
             f"{t} ({EXPECTED_DIFFERENCES.get(t, '')})" for t in sorted(stale))
         passed_shim = sum(1 for outcome, _ in shim.values() if outcome == "passed")
         summary.append(f"{passed_shim} of {len(shim)} {run.label} ({len(expected)} expected "
-                       f"difference(s); passed when run again: {flaky or 'none'})")
+                       f"difference(s); passed when run again: {flaky or 'none'}"
+                       + (f"; exit held by {shim_run.exit_held_by}" if shim_run.exit_held_by
+                          else "") + ")")
     print("; ".join(summary))
 
 

@@ -40,8 +40,9 @@ class Client {
   ~Client() { ::close(fd_); }
 
   bool connected() const { return connected_; }
-  void Send(const std::string& data) { ASSERT_EQ(::send(fd_, data.data(), data.size(), 0),
-                                                 static_cast<ssize_t>(data.size())); }
+  void Send(const std::string& data) {
+    ASSERT_EQ(::send(fd_, data.data(), data.size(), 0), static_cast<ssize_t>(data.size()));
+  }
   // Everything until the server closes the connection.
   std::string ReadAll() {
     std::string out;

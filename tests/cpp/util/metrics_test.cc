@@ -58,14 +58,14 @@ TEST(RpcMetricsTest, RendersStartedHandledAndTheHistogram) {
   // Only codes that occurred.
   EXPECT_THAT(text, Not(HasSubstr("grpc_code=\"NOT_FOUND\"")));
   EXPECT_THAT(text, HasSubstr("# TYPE grpc_server_handling_seconds histogram\n"));
-  EXPECT_THAT(text, HasSubstr("grpc_server_handling_seconds_bucket{" + labels +
-                              ",le=\"0.00025\"} 0\n"));
-  EXPECT_THAT(text, HasSubstr("grpc_server_handling_seconds_bucket{" + labels +
-                              ",le=\"0.0005\"} 1\n"));
-  EXPECT_THAT(text, HasSubstr("grpc_server_handling_seconds_bucket{" + labels +
-                              ",le=\"0.0025\"} 2\n"));
-  EXPECT_THAT(text, HasSubstr("grpc_server_handling_seconds_bucket{" + labels +
-                              ",le=\"+Inf\"} 2\n"));
+  EXPECT_THAT(text,
+              HasSubstr("grpc_server_handling_seconds_bucket{" + labels + ",le=\"0.00025\"} 0\n"));
+  EXPECT_THAT(text,
+              HasSubstr("grpc_server_handling_seconds_bucket{" + labels + ",le=\"0.0005\"} 1\n"));
+  EXPECT_THAT(text,
+              HasSubstr("grpc_server_handling_seconds_bucket{" + labels + ",le=\"0.0025\"} 2\n"));
+  EXPECT_THAT(text,
+              HasSubstr("grpc_server_handling_seconds_bucket{" + labels + ",le=\"+Inf\"} 2\n"));
   EXPECT_THAT(text, HasSubstr("grpc_server_handling_seconds_sum{" + labels + "} 0.0023\n"));
   EXPECT_THAT(text, HasSubstr("grpc_server_handling_seconds_count{" + labels + "} 2\n"));
 }
@@ -129,12 +129,12 @@ TEST(RpcMetricsTest, ConcurrentCallsAreAllCounted) {
   for (std::thread& t : threads) t.join();
   const std::string text = metrics.RenderPrometheus();
   for (const char* name : {"Even", "Odd"}) {
-    const std::string labels = absl::StrCat("grpc_service=\"s.S\",grpc_method=\"", name,
-                                            "\",grpc_type=\"unary\"");
-    EXPECT_THAT(text, HasSubstr(absl::StrCat("grpc_server_started_total{", labels, "} ",
+    const std::string labels =
+        absl::StrCat("grpc_service=\"s.S\",grpc_method=\"", name, "\",grpc_type=\"unary\"");
+    EXPECT_THAT(text, HasSubstr(absl::StrCat("grpc_server_started_total{", labels, "} ", 2 * kCalls,
+                                             "\n")));
+    EXPECT_THAT(text, HasSubstr(absl::StrCat("grpc_server_handling_seconds_count{", labels, "} ",
                                              2 * kCalls, "\n")));
-    EXPECT_THAT(text, HasSubstr(absl::StrCat("grpc_server_handling_seconds_count{", labels,
-                                             "} ", 2 * kCalls, "\n")));
   }
 }
 
