@@ -43,6 +43,8 @@ SUITES = (
           "DAG mode vs CrewAI's kickoff; dispatch vs Dask distributed"),
     Suite("grpc-client", REPO / ".venv/bin/python", "bench/grpc_client_bench.py",
           "the Python client's gRPC call with fast_crewai's tuning vs grpcio's default"),
+    Suite("metrics", REPO / ".venv/bin/python", "bench/metrics_bench.py",
+          "what --metrics_listen costs a call: daemons with and without it"),
     Suite("legacy", REPO / ".venv-crewai-1.9.3/bin/python", "bench/legacy_bench.py",
           "legacy RAGStorage vs CrewAI 1.9.3's Chroma storage"),
 )

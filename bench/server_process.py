@@ -27,6 +27,13 @@ def free_port() -> int:
 @contextlib.contextmanager
 def running_daemon(data_dir: Path, *extra: str) -> Iterator[str]:
     """Yields the endpoint "127.0.0.1:<port>" of a daemon serving `data_dir`."""
+    with running_daemon_process(data_dir, *extra) as (endpoint, _):
+        yield endpoint
+
+
+@contextlib.contextmanager
+def running_daemon_process(data_dir: Path, *extra: str) -> Iterator[tuple[str, int]]:
+    """Yields (endpoint, pid) of a daemon serving `data_dir`."""
     import grpc
 
     port = free_port()
@@ -46,7 +53,7 @@ def running_daemon(data_dir: Path, *extra: str) -> Iterator[str]:
                     pass
             if proc.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"fast-crewai-server did not start (exit code {proc.poll()})")
-        yield endpoint
+        yield endpoint, proc.pid
     finally:
         proc.send_signal(signal.SIGTERM)
         try:
