@@ -19,7 +19,6 @@
 #include <chrono>
 #include <cstring>
 #include <filesystem>
-#include <initializer_list>
 #include <random>
 #include <thread>
 #include <utility>
@@ -27,7 +26,6 @@
 #include "absl/memory/memory.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_format.h"
 #include "absl/strings/strip.h"
 #include "fast_crewai/v1/cache.grpc.pb.h"
 #include "fast_crewai/v1/memory.grpc.pb.h"
@@ -189,18 +187,6 @@ absl::Status CheckTcpAddress(const std::string& address) {
   }
   ::freeaddrinfo(results);
   return status;
-}
-
-// One metric family of RenderMetrics: its HELP and TYPE lines and its samples, each
-// {labels, value} ("" labels: the bare name).
-void AppendFamily(std::string* out, absl::string_view name, absl::string_view type,
-                  absl::string_view help,
-                  std::initializer_list<std::pair<absl::string_view, double>> samples) {
-  absl::StrAppend(out, "# HELP ", name, " ", help, "\n# TYPE ", name, " ", type, "\n");
-  for (const auto& [labels, value] : samples) {
-    absl::StrAppend(out, name, labels.empty() ? "" : "{", labels, labels.empty() ? "" : "}", " ",
-                    absl::StrFormat("%.12g", value), "\n");
-  }
 }
 
 // "127.0.0.1:0" + 43817 -> "127.0.0.1:43817"; "[::1]:0" + 43817 -> "[::1]:43817".
@@ -523,75 +509,77 @@ absl::Status Daemon::StartMetrics() {
 
 std::string Daemon::RenderMetrics() const {
   std::string out = rpc_metrics_->RenderPrometheus();
-  AppendFamily(&out, "fast_crewai_build_info", "gauge", "The daemon's version; always 1.",
-               {{absl::StrCat("version=\"", kVersion, "\""), 1}});
-  AppendFamily(&out, "process_start_time_seconds", "gauge",
-               "Start time of the process since the Unix epoch in seconds.",
-               {{"", absl::ToDoubleSeconds(start_time_ - absl::UnixEpoch())}});
+  AppendMetricFamily(&out, "fast_crewai_build_info", "gauge", "The daemon's version; always 1.",
+                     {{absl::StrCat("version=\"", kVersion, "\""), 1}});
+  AppendMetricFamily(&out, "process_start_time_seconds", "gauge",
+                     "Start time of the process since the Unix epoch in seconds.",
+                     {{"", absl::ToDoubleSeconds(start_time_ - absl::UnixEpoch())}});
   if (!stores_ready_.load(std::memory_order_acquire)) return out;
   if (memory_store_ != nullptr) {
     const memory::MemoryStoreStats m = memory_store_->GetStats();
-    AppendFamily(&out, "fast_crewai_memory_records", "gauge", "Memory records stored.",
-                 {{"", static_cast<double>(m.records)}});
-    AppendFamily(&out, "fast_crewai_memory_namespaces", "gauge", "Memory namespaces.",
-                 {{"", static_cast<double>(m.namespaces)}});
-    AppendFamily(&out, "fast_crewai_memory_writes_total", "counter",
-                 "Memory write calls committed (ok) or failed after validation (failed).",
-                 {{"result=\"ok\"", static_cast<double>(m.committed_writes)},
-                  {"result=\"failed\"", static_cast<double>(m.failed_writes)}});
-    AppendFamily(&out, "fast_crewai_memory_commits_total", "counter",
-                 "SQLite transactions of memory writes (one per group commit).",
-                 {{"", static_cast<double>(m.commits)}});
-    AppendFamily(&out, "fast_crewai_memory_pending_writes", "gauge",
-                 "Memory write calls queued or being committed.",
-                 {{"", static_cast<double>(m.pending_writes)}});
+    AppendMetricFamily(&out, "fast_crewai_memory_records", "gauge", "Memory records stored.",
+                       {{"", static_cast<double>(m.records)}});
+    AppendMetricFamily(&out, "fast_crewai_memory_namespaces", "gauge", "Memory namespaces.",
+                       {{"", static_cast<double>(m.namespaces)}});
+    AppendMetricFamily(&out, "fast_crewai_memory_writes_total", "counter",
+                       "Memory write calls committed (ok) or failed after validation (failed).",
+                       {{"result=\"ok\"", static_cast<double>(m.committed_writes)},
+                        {"result=\"failed\"", static_cast<double>(m.failed_writes)}});
+    AppendMetricFamily(&out, "fast_crewai_memory_commits_total", "counter",
+                       "SQLite transactions of memory writes (one per group commit).",
+                       {{"", static_cast<double>(m.commits)}});
+    AppendMetricFamily(&out, "fast_crewai_memory_pending_writes", "gauge",
+                       "Memory write calls queued or being committed.",
+                       {{"", static_cast<double>(m.pending_writes)}});
   }
   if (persistence_store_ != nullptr) {
     const persistence::PersistenceStoreStats p = persistence_store_->GetStats();
-    AppendFamily(&out, "fast_crewai_persistence_kickoffs", "gauge", "Kickoff replay logs kept.",
-                 {{"", static_cast<double>(p.kickoffs)}});
-    AppendFamily(&out, "fast_crewai_persistence_task_outputs", "gauge",
-                 "Task outputs in the kept replay logs.",
-                 {{"", static_cast<double>(p.task_outputs)}});
-    AppendFamily(&out, "fast_crewai_persistence_writes_total", "counter",
-                 "Persistence write calls committed (ok) or failed after validation (failed).",
-                 {{"result=\"ok\"", static_cast<double>(p.committed_writes)},
-                  {"result=\"failed\"", static_cast<double>(p.failed_writes)}});
-    AppendFamily(&out, "fast_crewai_persistence_commits_total", "counter",
-                 "SQLite transactions of persistence writes (one per group commit).",
-                 {{"", static_cast<double>(p.commits)}});
+    AppendMetricFamily(&out, "fast_crewai_persistence_kickoffs", "gauge",
+                       "Kickoff replay logs kept.", {{"", static_cast<double>(p.kickoffs)}});
+    AppendMetricFamily(&out, "fast_crewai_persistence_task_outputs", "gauge",
+                       "Task outputs in the kept replay logs.",
+                       {{"", static_cast<double>(p.task_outputs)}});
+    AppendMetricFamily(
+        &out, "fast_crewai_persistence_writes_total", "counter",
+        "Persistence write calls committed (ok) or failed after validation (failed).",
+        {{"result=\"ok\"", static_cast<double>(p.committed_writes)},
+         {"result=\"failed\"", static_cast<double>(p.failed_writes)}});
+    AppendMetricFamily(&out, "fast_crewai_persistence_commits_total", "counter",
+                       "SQLite transactions of persistence writes (one per group commit).",
+                       {{"", static_cast<double>(p.commits)}});
   }
   if (tool_cache_ != nullptr) {
     const cache::CacheStats c = tool_cache_->Stats("");
-    AppendFamily(&out, "fast_crewai_cache_lookups_total", "counter",
-                 "Tool-cache lookups that found an entry (hit) or not (miss).",
-                 {{"result=\"hit\"", static_cast<double>(c.hits)},
-                  {"result=\"miss\"", static_cast<double>(c.misses)}});
-    AppendFamily(&out, "fast_crewai_cache_entries", "gauge", "Tool-cache entries.",
-                 {{"", static_cast<double>(c.entries)}});
-    AppendFamily(&out, "fast_crewai_cache_bytes", "gauge", "Bytes of tool-cache entries.",
-                 {{"", static_cast<double>(c.bytes)}});
-    AppendFamily(&out, "fast_crewai_cache_removed_total", "counter",
-                 "Tool-cache entries evicted for space or expired.",
-                 {{"reason=\"evicted\"", static_cast<double>(c.evictions)},
-                  {"reason=\"expired\"", static_cast<double>(c.expirations)}});
+    AppendMetricFamily(&out, "fast_crewai_cache_lookups_total", "counter",
+                       "Tool-cache lookups that found an entry (hit) or not (miss).",
+                       {{"result=\"hit\"", static_cast<double>(c.hits)},
+                        {"result=\"miss\"", static_cast<double>(c.misses)}});
+    AppendMetricFamily(&out, "fast_crewai_cache_entries", "gauge", "Tool-cache entries.",
+                       {{"", static_cast<double>(c.entries)}});
+    AppendMetricFamily(&out, "fast_crewai_cache_bytes", "gauge", "Bytes of tool-cache entries.",
+                       {{"", static_cast<double>(c.bytes)}});
+    AppendMetricFamily(&out, "fast_crewai_cache_removed_total", "counter",
+                       "Tool-cache entries evicted for space or expired.",
+                       {{"reason=\"evicted\"", static_cast<double>(c.evictions)},
+                        {"reason=\"expired\"", static_cast<double>(c.expirations)}});
   }
   if (scheduler_ != nullptr) {
     const scheduler::SchedulerStats s = scheduler_->GetStats();
-    AppendFamily(&out, "fast_crewai_scheduler_runs", "gauge", "Scheduler runs kept, and running.",
-                 {{"state=\"all\"", static_cast<double>(s.runs)},
-                  {"state=\"running\"", static_cast<double>(s.running_runs)}});
-    AppendFamily(&out, "fast_crewai_scheduler_nodes", "gauge",
-                 "Nodes ready to lease, and leased to a worker.",
-                 {{"state=\"ready\"", static_cast<double>(s.ready_nodes)},
-                  {"state=\"leased\"", static_cast<double>(s.leased_nodes)}});
-    AppendFamily(&out, "fast_crewai_scheduler_lease_streams", "gauge",
-                 "Open StreamLeases streams (one per worker slot).",
-                 {{"", static_cast<double>(s.lease_streams)}});
-    AppendFamily(&out, "fast_crewai_scheduler_leases_total", "counter",
-                 "Leases granted to workers, and leases that lapsed.",
-                 {{"result=\"granted\"", static_cast<double>(s.leases_granted)},
-                  {"result=\"lapsed\"", static_cast<double>(s.leases_lapsed)}});
+    AppendMetricFamily(&out, "fast_crewai_scheduler_runs", "gauge",
+                       "Scheduler runs kept, and running.",
+                       {{"state=\"all\"", static_cast<double>(s.runs)},
+                        {"state=\"running\"", static_cast<double>(s.running_runs)}});
+    AppendMetricFamily(&out, "fast_crewai_scheduler_nodes", "gauge",
+                       "Nodes ready to lease, and leased to a worker.",
+                       {{"state=\"ready\"", static_cast<double>(s.ready_nodes)},
+                        {"state=\"leased\"", static_cast<double>(s.leased_nodes)}});
+    AppendMetricFamily(&out, "fast_crewai_scheduler_lease_streams", "gauge",
+                       "Open StreamLeases streams (one per worker slot).",
+                       {{"", static_cast<double>(s.lease_streams)}});
+    AppendMetricFamily(&out, "fast_crewai_scheduler_leases_total", "counter",
+                       "Leases granted to workers, and leases that lapsed.",
+                       {{"result=\"granted\"", static_cast<double>(s.leases_granted)},
+                        {"result=\"lapsed\"", static_cast<double>(s.leases_lapsed)}});
   }
   return out;
 }

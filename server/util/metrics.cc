@@ -49,6 +49,28 @@ std::string Number(double v) {
 
 }  // namespace
 
+void AppendMetricHeader(std::string* out, absl::string_view name, absl::string_view type,
+                        absl::string_view help) {
+  absl::StrAppend(out, "# HELP ", name, " ", help, "\n# TYPE ", name, " ", type, "\n");
+}
+
+void AppendMetricSample(std::string* out, absl::string_view name, absl::string_view labels,
+                        double value) {
+  if (labels.empty()) {
+    absl::StrAppend(out, name, " ", Number(value), "\n");
+  } else {
+    absl::StrAppend(out, name, "{", labels, "} ", Number(value), "\n");
+  }
+}
+
+void AppendMetricFamily(std::string* out, absl::string_view name, absl::string_view type,
+                        absl::string_view help, std::initializer_list<MetricSample> samples) {
+  AppendMetricHeader(out, name, type, help);
+  for (const MetricSample& sample : samples) {
+    AppendMetricSample(out, name, sample.labels, sample.value);
+  }
+}
+
 absl::string_view StatusCodeName(int code) {
   return code >= 0 && code < kStatusCodes ? kCodeNames[code] : kCodeNames[2];
 }
@@ -129,17 +151,15 @@ std::string RpcMetrics::RenderPrometheus() const {
   };
 
   std::string out;
-  absl::StrAppend(&out,
-                  "# HELP grpc_server_started_total Total number of RPCs started on the server.\n"
-                  "# TYPE grpc_server_started_total counter\n");
+  AppendMetricHeader(&out, "grpc_server_started_total", "counter",
+                     "Total number of RPCs started on the server.");
   for (const Method* m : methods) {
     absl::StrAppend(&out, "grpc_server_started_total{", labels(m), "} ",
                     m->started_.load(std::memory_order_relaxed), "\n");
   }
-  absl::StrAppend(&out,
-                  "# HELP grpc_server_handled_total Total number of RPCs completed on the "
-                  "server, regardless of success or failure.\n"
-                  "# TYPE grpc_server_handled_total counter\n");
+  AppendMetricHeader(&out, "grpc_server_handled_total", "counter",
+                     "Total number of RPCs completed on the server, regardless of success or "
+                     "failure.");
   for (const Method* m : methods) {
     for (int code = 0; code < kStatusCodes; ++code) {
       const uint64_t n = m->handled_[code].load(std::memory_order_relaxed);
@@ -148,10 +168,9 @@ std::string RpcMetrics::RenderPrometheus() const {
                       StatusCodeName(code), "\"} ", n, "\n");
     }
   }
-  absl::StrAppend(&out,
-                  "# HELP grpc_server_handling_seconds Histogram of response latency (seconds) "
-                  "of gRPC that had been application-level handled by the server.\n"
-                  "# TYPE grpc_server_handling_seconds histogram\n");
+  AppendMetricHeader(&out, "grpc_server_handling_seconds", "histogram",
+                     "Histogram of response latency (seconds) of gRPC that had been "
+                     "application-level handled by the server.");
   for (const Method* m : methods) {
     const LatencyHistogram::Snapshot s = m->latency_.Read();
     const std::string l = labels(m);

@@ -26,6 +26,7 @@
 #include <array>
 #include <atomic>
 #include <cstdint>
+#include <initializer_list>
 #include <memory>
 #include <string>
 #include <vector>
@@ -110,6 +111,21 @@ class RpcMetrics {
 
 // The name of status code `code` as Prometheus users see it ("OK", "INVALID_ARGUMENT", ...).
 absl::string_view StatusCodeName(int code);
+
+// The text format's lines, for the daemon's other series (its stores' statistics) and for
+// RpcMetrics itself. `labels` is written already (`result="ok"`; "" for none); a value with no
+// fraction is written as an integer.
+struct MetricSample {
+  absl::string_view labels;
+  double value = 0;
+};
+void AppendMetricHeader(std::string* out, absl::string_view name, absl::string_view type,
+                        absl::string_view help);
+void AppendMetricSample(std::string* out, absl::string_view name, absl::string_view labels,
+                        double value);
+// A family whose samples all carry its name: the header, then one line per sample.
+void AppendMetricFamily(std::string* out, absl::string_view name, absl::string_view type,
+                        absl::string_view help, std::initializer_list<MetricSample> samples);
 
 }  // namespace fast_crewai
 

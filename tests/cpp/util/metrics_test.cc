@@ -112,6 +112,21 @@ TEST(RpcMetricsTest, SeriesAreSortedByServiceAndMethod) {
   EXPECT_LT(text.find("grpc_service=\"a.S\""), text.find("grpc_service=\"b.S\""));
 }
 
+TEST(MetricTextTest, AFamilyIsItsHeaderThenOneLinePerSample) {
+  std::string out;
+  AppendMetricFamily(&out, "fast_crewai_things_total", "counter", "Things.",
+                     {{"result=\"ok\"", 3}, {"result=\"failed\"", 0.25}});
+  AppendMetricFamily(&out, "process_start_time_seconds", "gauge", "Start.", {{"", 1795706749.5}});
+  EXPECT_EQ(out,
+            "# HELP fast_crewai_things_total Things.\n"
+            "# TYPE fast_crewai_things_total counter\n"
+            "fast_crewai_things_total{result=\"ok\"} 3\n"
+            "fast_crewai_things_total{result=\"failed\"} 0.25\n"
+            "# HELP process_start_time_seconds Start.\n"
+            "# TYPE process_start_time_seconds gauge\n"
+            "process_start_time_seconds 1795706749.5\n");
+}
+
 TEST(RpcMetricsTest, ConcurrentCallsAreAllCounted) {
   RpcMetrics metrics;
   constexpr int kThreads = 4;
