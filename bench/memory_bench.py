@@ -10,7 +10,14 @@ the same records and queries, in one run:
     the floor a remote store can be compared with.
 
 Ratios are peer / fast-crewai for latency and fast-crewai / peer for throughput: above 1 means
-fast-crewai is faster. Save rows are the median call of calls interleaved between the two stores
+fast-crewai is faster.
+
+Both stores live in this one process, and CrewAI's LanceDBStorage starts a background thread
+("lancedb-compact": table.optimize()) on opening a fragmented table and every 100 saves. Left
+running, it would take CPU and the GIL from whichever call is timed next, usually fast-crewai's,
+which in an agent process using only the daemon never meets it. So before every timed call, of
+either store, the bench waits (untimed) until no such compaction runs: neither store is timed
+while LanceDB compacts, LanceDB's own calls included. The wait is printed. Save rows are the median call of calls interleaved between the two stores
 (the order alternating call by call): the bulk load's batches of --batch records, then batches
 of 1 and 10. LanceDB's table exists before the first timed save (vector_dim is given), so both
 sides are measured in steady state. --memory-sync=normal starts the daemon with
@@ -28,6 +35,7 @@ import argparse
 import os
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from datetime import datetime, timedelta
@@ -39,6 +47,19 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from harness import Table, percentile  # noqa: E402
 from server_process import running_daemon  # noqa: E402
 import fast_crewai  # noqa: E402,F401  first, as a program imports the shim: gRPC tuning (docs/client.md)
+
+_settle_wait_s = 0.0  # spent in settle(): LanceDB compactions left running before timed calls
+
+
+def settle() -> None:
+    """Waits until no LanceDB background compaction of this process runs (module docstring)."""
+    global _settle_wait_s
+    t0 = time.perf_counter()
+    for thread in threading.enumerate():
+        if thread.name == "lancedb-compact" and thread is not threading.current_thread():
+            thread.join()
+    _settle_wait_s += time.perf_counter() - t0
+
 
 SCOPES = ["/crew/a/agent/x", "/crew/a/agent/y", "/crew/b/agent/x", "/crew/b/agent/y"]
 
@@ -86,6 +107,7 @@ def bench_size(n: int, dim: int, queries: int, batch: int, endpoint_dir: Path) -
         if (start // batch) % 2:
             order.reverse()
         for name, store in order:
+            settle()
             t0 = time.perf_counter()
             store.save(records)
             spent_s = time.perf_counter() - t0
@@ -104,6 +126,7 @@ def bench_size(n: int, dim: int, queries: int, batch: int, endpoint_dir: Path) -
         for q in qlists[:3]:
             store.search(q, scope_prefix=scope, limit=10)
         for q in qlists:
+            settle()
             t0 = time.perf_counter()
             store.search(q, scope_prefix=scope, limit=10)
             out.append(time.perf_counter() - t0)
@@ -120,12 +143,15 @@ def bench_size(n: int, dim: int, queries: int, batch: int, endpoint_dir: Path) -
         for c in range(calls):
             records, _ = make_chunk(8, n + c * small, small, dim)
             for name, store in (("daemon", daemon), ("lancedb", lance)) if c % 2 else (("lancedb", lance), ("daemon", daemon)):
+                settle()
                 t0 = time.perf_counter()
                 store.save(records)
                 spent[name].append(time.perf_counter() - t0)
         table.add(f"batch {small} (median call)", small / percentile(spent["daemon"], 50),
                   small / percentile(spent["lancedb"], 50))
-    lines = [table.render()]
+    lines = [table.render(),
+             f"(waited {_settle_wait_s:.2f} s so far, untimed, for LanceDB's background "
+             f"compactions to end before timed calls)"]
 
     lat = Table(f"memory {n:,} x {dim}: search latency (limit 10)", "fast-crewai", "lancedb")
     for label, scope in (("no filter", None), ("scope filter 1/4", "/crew/a/agent/x")):
@@ -142,6 +168,7 @@ def bench_size(n: int, dim: int, queries: int, batch: int, endpoint_dir: Path) -
 
     np_times = []
     for q in qs:
+        settle()
         t0 = time.perf_counter()
         numpy_scan(q)
         np_times.append(time.perf_counter() - t0)
@@ -156,6 +183,7 @@ def bench_size(n: int, dim: int, queries: int, batch: int, endpoint_dir: Path) -
         index.add(data)
         f_times = []
         for q in qs:
+            settle()
             t0 = time.perf_counter()
             index.search(q.reshape(1, -1), 10)
             f_times.append(time.perf_counter() - t0)
