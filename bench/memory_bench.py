@@ -17,8 +17,10 @@ Both stores live in this one process, and CrewAI's LanceDBStorage starts a backg
 running, it would take CPU and the GIL from whichever call is timed next, usually fast-crewai's,
 which in an agent process using only the daemon never meets it. So before every timed call, of
 either store, the bench waits (untimed) until no such compaction runs: neither store is timed
-while LanceDB compacts, LanceDB's own calls included. The wait is printed. Save rows are the median call of calls interleaved between the two stores
-(the order alternating call by call): the bulk load's batches of --batch records, then batches
+while LanceDB compacts, LanceDB's own calls included. The wait is printed.
+
+Save rows are the median call of calls interleaved between the two stores (the order
+alternating call by call): the bulk load's batches of --batch records, then batches
 of 1 and 10. LanceDB's table exists before the first timed save (vector_dim is given), so both
 sides are measured in steady state. --memory-sync=normal starts the daemon with
 --memory_sync=normal (acknowledged saves survive kill -9 of the daemon, not power loss: the

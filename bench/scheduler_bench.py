@@ -249,12 +249,17 @@ def bench_dispatch(calls: int, tasks: int, reps: int, threads: int, block: int) 
             dask = _Side("dask", endpoint, threads)
             ours.ask("latency", 20)  # warm both workers, channels and code paths
             dask.ask("latency", 20)
+            sides = [("ours", ours), ("dask", dask)]
+
+            def in_turn(turn: int) -> list[tuple[str, _Side]]:
+                """Both sides, in the order of `turn` (who goes first alternates)."""
+                return sides if turn % 2 == 0 else sides[::-1]
+
             samples: dict[str, list[tuple[float, float, float]]] = {"ours": [], "dask": []}
             turn = 0
             while len(samples["ours"]) < calls:
                 n = min(block, calls - len(samples["ours"]))
-                sides = [("ours", ours), ("dask", dask)]
-                for name, side in sides if turn % 2 == 0 else reversed(sides):
+                for name, side in in_turn(turn):
                     samples[name].extend(side.ask("latency", n))
                 turn += 1
             ours_dispatch, ours_rtt, acked = (list(col) for col in zip(*samples["ours"]))
@@ -275,15 +280,13 @@ def bench_dispatch(calls: int, tasks: int, reps: int, threads: int, block: int) 
                   f"{percentile(ours_dispatch, 50) * 1e3:.3f} ms (submit -> start)")
             print()
 
-            ours_rates, dask_rates = [], []
+            rates: dict[str, list[float]] = {"ours": [], "dask": []}
             for rep in range(reps):
-                for name, side in (("ours", ours), ("dask", dask)) if rep % 2 == 0 else (
-                        ("dask", dask), ("ours", ours)):
-                    (ours_rates if name == "ours" else dask_rates).append(
-                        side.ask("throughput", tasks))
+                for name, side in in_turn(rep):
+                    rates[name].append(side.ask("throughput", tasks))
             table = Table(f"(b) throughput: {tasks} no-op inputs at once, median of {reps}",
                           "fast-crewai", "dask", unit="/s")
-            table.add("tasks per second", median(ours_rates), median(dask_rates))
+            table.add("tasks per second", median(rates["ours"]), median(rates["dask"]))
             print(table.render())
         finally:
             for side in (ours, dask):
