@@ -38,6 +38,7 @@
 #include "fast_crewai/v1/server.grpc.pb.h"
 #include "server/rpc/auth.h"
 #include "server/rpc/metrics_interceptor.h"
+#include "server/util/errno_text.h"
 #include "server/util/logging.h"
 #include "server/util/status_macros.h"
 #include "server/version.h"
@@ -65,8 +66,6 @@ class DisableReflectionOption final : public grpc::ServerBuilderOption {
                    plugins->end());
   }
 };
-
-std::string ErrnoText(int error) { return std::strerror(error); }
 
 absl::Status ReadPemFile(absl::string_view option, const std::string& path, std::string* out) {
   if (path.empty()) return absl::OkStatus();

@@ -21,6 +21,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "absl/types/span.h"
+#include "server/util/errno_text.h"
 #include "server/util/status_macros.h"
 #include "server/version.h"
 
@@ -545,13 +546,13 @@ absl::Status ReadFile(const std::string& path, std::string* contents) {
   std::ifstream in(path, std::ios::binary);
   if (!in) {
     return absl::InvalidArgumentError(
-        absl::StrCat("cannot read ", Quote(path), ": ", std::strerror(errno)));
+        absl::StrCat("cannot read ", Quote(path), ": ", ErrnoText(errno)));
   }
   std::ostringstream buffer;
   buffer << in.rdbuf();
   if (in.bad()) {
     return absl::InvalidArgumentError(
-        absl::StrCat("cannot read ", Quote(path), ": ", std::strerror(errno)));
+        absl::StrCat("cannot read ", Quote(path), ": ", ErrnoText(errno)));
   }
   *contents = buffer.str();
   return absl::OkStatus();

@@ -8,20 +8,19 @@
 #include <unistd.h>
 
 #include <cerrno>
-#include <cstring>
+#include <chrono>
 #include <utility>
 
 #include "absl/status/status.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "server/util/errno_text.h"
 
 namespace fast_crewai {
 namespace {
 
 constexpr size_t kMaxHead = 8192;
-
-std::string Errno(int e) { return std::strerror(e); }
 
 // Sends all of `data`; false when the peer went away or a write timed out.
 bool SendAll(int fd, absl::string_view data) {
@@ -49,11 +48,14 @@ std::string Plain(absl::string_view status) {
 // answer with when it cannot: "400 Bad Request" or "408 Request Timeout"; "" for a peer that
 // closed the connection first.
 std::string ReadHead(int fd, absl::Duration timeout, std::string* head) {
-  const absl::Time deadline = absl::Now() + timeout;
+  // A monotonic deadline: a wall-clock step must not stretch or cut a client's time.
+  const auto deadline = std::chrono::steady_clock::now() + absl::ToChronoNanoseconds(timeout);
   char buffer[2048];
   while (!absl::StrContains(*head, "\r\n\r\n")) {
     if (head->size() > kMaxHead) return "400 Bad Request";
-    const int64_t left = absl::ToInt64Milliseconds(deadline - absl::Now());
+    const int64_t left =
+        std::chrono::ceil<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now())
+            .count();
     if (left <= 0) return "408 Request Timeout";
     pollfd p{fd, POLLIN, 0};
     const int ready = ::poll(&p, 1, static_cast<int>(left));
@@ -103,7 +105,7 @@ absl::StatusOr<std::unique_ptr<MetricsHttpServer>> MetricsHttpServer::Start(
   }
   ::freeaddrinfo(found);
   if (fd < 0) {
-    return absl::UnavailableError(absl::StrCat(where, ": cannot listen: ", Errno(last_errno)));
+    return absl::UnavailableError(absl::StrCat(where, ": cannot listen: ", ErrnoText(last_errno)));
   }
   sockaddr_storage bound{};
   socklen_t length = sizeof bound;
@@ -115,7 +117,7 @@ absl::StatusOr<std::unique_ptr<MetricsHttpServer>> MetricsHttpServer::Start(
   if (::pipe2(wake, O_CLOEXEC) != 0) {
     const int e = errno;
     ::close(fd);
-    return absl::UnavailableError(absl::StrCat(where, ": cannot create a pipe: ", Errno(e)));
+    return absl::UnavailableError(absl::StrCat(where, ": cannot create a pipe: ", ErrnoText(e)));
   }
   return std::unique_ptr<MetricsHttpServer>(
       new MetricsHttpServer(fd, wake[0], wake[1], bound_port, std::move(render), io_timeout));
