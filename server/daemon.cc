@@ -435,8 +435,34 @@ absl::Status Daemon::BuildCoresAndServices() {
   AddCloser([this] { scheduler_ticker_->Stop(); });
   scheduler_executor_ = std::make_unique<ThreadPoolExecutor>(kMemoryExecutorThreads, "sched-rpc");
   AddCloser([this] { scheduler_executor_->Shutdown(); });
-  rate_limiter_ =
-      std::make_unique<scheduler::RateLimiter>(clock_, scheduler::RateLimiterOptions{});
+  // Shared rate limits, journaled in ratelimits.db: a restart goes on with the last window's
+  // reservations instead of a full window (quick_check at start, as scheduler.db).
+  scheduler::RateLimitDbOptions rate_limit_db_options;
+  ASSIGN_OR_RETURN(rate_limit_db_, scheduler::RateLimitDb::Open(data_dir_ + "/ratelimits.db",
+                                                                rate_limit_db_options));
+  scheduler::RateLimiterOptions rate_limiter_options;
+  rate_limiter_options.window = rate_limit_db_options.window;
+  rate_limiter_options.journal = rate_limit_db_.get();
+  rate_limiter_ = std::make_unique<scheduler::RateLimiter>(clock_, rate_limiter_options);
+  const int64_t window_start =
+      clock_->NowMicros() - absl::ToInt64Microseconds(rate_limiter_options.window);
+  ASSIGN_OR_RETURN(std::vector<scheduler::RateLimitGrant> grants,
+                   rate_limit_db_->LoadAfter(window_start));
+  int64_t restored = 0;
+  for (const scheduler::RateLimitGrant& grant : grants) {
+    absl::Status s = rate_limiter_->Restore(grant.name, grant.at_micros, grant.count);
+    if (s.ok()) {
+      restored += grant.count;
+    } else {  // a row this server cannot take back (written under a clock that stepped back)
+      LogWarning("rate limit reservation not restored",
+                 {{"name", grant.name}, {"error", s.ToString()}});
+    }
+  }
+  if (!grants.empty()) {
+    LogInfo("rate limits restored", {{"file", rate_limit_db_->path()},
+                                     {"reservations", static_cast<int64_t>(grants.size())},
+                                     {"permits", restored}});
+  }
 
   // ===== Service adapters ====================================================================
   // One line per service. Replace an Unimplemented* placeholder with the real adapter (and

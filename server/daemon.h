@@ -45,6 +45,7 @@
 #include "server/rpc/cache_service.h"
 #include "server/rpc/server_service.h"
 #include "server/rpc/scheduler_service.h"
+#include "server/scheduler/rate_limit_db.h"
 #include "server/scheduler/rate_limiter.h"
 #include "server/scheduler/scheduler.h"
 #include "server/util/executor.h"
@@ -160,6 +161,7 @@ class Daemon {
   std::unique_ptr<scheduler::Scheduler> scheduler_;
   std::unique_ptr<Ticker> scheduler_ticker_;
   std::unique_ptr<ThreadPoolExecutor> scheduler_executor_;
+  std::unique_ptr<scheduler::RateLimitDb> rate_limit_db_;  // Outlives rate_limiter_.
   std::unique_ptr<scheduler::RateLimiter> rate_limiter_;
   SchedulerServiceImpl* scheduler_service_ = nullptr;  // Owned by services_.
 

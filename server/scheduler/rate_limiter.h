@@ -19,6 +19,13 @@
 // last permit is a window old holds nothing (every token is back) and may be forgotten, which
 // is how memory stays bounded (max_names, idle names evicted first).
 //
+// Restarts. With a journal (RateLimiterOptions::journal, the daemon's RateLimitDb) every
+// reservation is appended to it as it is made, and a new limiter is given the last window's
+// reservations back with Restore() before it serves: a restarted daemon goes on where the old
+// one stopped instead of starting every limit with a full window (which let a restart double
+// a limit for one window). A journal that fails does not fail the call: the reservation stands
+// in memory and the failure is logged.
+//
 // Example:
 //   RateLimiter limiter(RealClock::Get(), RateLimiterOptions{});
 //   ASSIGN_OR_RETURN(absl::Duration wait, limiter.Acquire("openai:sk-...", 60, 1));
@@ -45,6 +52,15 @@
 
 namespace fast_crewai::scheduler {
 
+// Where a RateLimiter records its reservations, so that a restarted daemon can restore them.
+class RateLimitJournal {
+ public:
+  virtual ~RateLimitJournal() = default;
+  // Records `count` permits of `name` reserved for `at_micros`. Called with the limiter's lock
+  // held, in reservation order; must not call back into the limiter.
+  virtual absl::Status Append(absl::string_view name, int64_t at_micros, int64_t count) = 0;
+};
+
 struct RateLimiterOptions {
   // The window of the limit. Default: 60 s (per_minute).
   absl::Duration window = absl::Seconds(60);
@@ -56,6 +72,9 @@ struct RateLimiterOptions {
   // per name; beyond it Acquire fails with RESOURCE_EXHAUSTED. Bounds the memory of callers
   // that reserve without ever waiting. Default: 100000.
   int max_pending_per_name = 100000;
+  // Receives every reservation (see "Restarts" above); nullptr = limits live in memory only.
+  // Not owned; must outlive the limiter.
+  RateLimitJournal* journal = nullptr;
 };
 
 class RateLimiter {
@@ -77,6 +96,13 @@ class RateLimiter {
   // RESOURCE_EXHAUSTED when the name table or the name's reservations are full.
   absl::StatusOr<absl::Duration> Acquire(absl::string_view name, int per_minute, int permits);
 
+  // Puts back a reservation of a previous limiter (read from its journal): `count` permits of
+  // `name` at `at_micros`. Call before serving, per name in increasing `at_micros`; a
+  // reservation a window old or older is ignored (it constrains nothing), and nothing is
+  // written to the journal. Errors: INVALID_ARGUMENT for an empty or too long name, a count
+  // below 1, or an instant before the name's last one; RESOURCE_EXHAUSTED as Acquire.
+  absl::Status Restore(absl::string_view name, int64_t at_micros, int64_t count);
+
   // Names tracked now. For tests and stats.
   size_t NamesForTesting() const;
 
@@ -88,13 +114,22 @@ class RateLimiter {
     int64_t count;       // permits of this entry
   };
   struct Limit {
-    std::deque<Entry> entries;  // by at_micros, strictly increasing
-    int64_t total = 0;          // permits ever reserved (the last entry's cumulative)
+    std::deque<Entry> entries;    // by at_micros, strictly increasing
+    int64_t total = 0;            // permits ever reserved (the last entry's cumulative)
     int64_t last_micros = kNone;  // instant of the last permit (kept when pruned)
   };
 
   // Drops entries at or before `horizon` (they constrain nothing from now on).
   static void Prune(Limit& limit, int64_t horizon);
+
+  // Adds `k` permits at `t` (>= the name's last instant) to `limit` and its idle order.
+  void AddLocked(Limit& limit, const std::string& name, int64_t t, int64_t k)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The limit of `name`, created when missing (evicting idle names); RESOURCE_EXHAUSTED when
+  // the table is full.
+  absl::StatusOr<std::pair<const std::string, Limit>*> FindOrAddLocked(absl::string_view name,
+                                                                       int64_t horizon)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   Clock* const clock_;
   const RateLimiterOptions options_;
@@ -103,6 +138,7 @@ class RateLimiter {
   absl::flat_hash_map<std::string, Limit> limits_ ABSL_GUARDED_BY(mu_);
   // (instant of the name's last permit, name): the idle order for eviction.
   std::set<std::pair<int64_t, std::string>> by_last_ ABSL_GUARDED_BY(mu_);
+  int64_t journal_failures_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
 }  // namespace fast_crewai::scheduler

@@ -171,7 +171,7 @@ TEST(DaemonTest, CreatesTheDataDirAndKeepsExistingFiles) {
   }
   std::sort(names.begin(), names.end());
   EXPECT_THAT(names, ::testing::ElementsAre("LOCK", "memory.db", "notes.txt", "persistence.db",
-                                            "scheduler.db"));
+                                            "ratelimits.db", "scheduler.db"));
 }
 
 TEST(DaemonTest, LockKeepsASecondDaemonOffTheSameDataDir) {

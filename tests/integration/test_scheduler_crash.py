@@ -127,3 +127,37 @@ def test_parked_lease_is_answered_by_another_clients_create_run(daemon) -> None:
     assert not thread.is_alive()
     assert time.monotonic() - started < 5
     assert [lease.node_id for lease in result[0].leases] == ["a", "b"]
+
+
+def _acquire(target: str, name: str, per_minute: int) -> int:
+    """One AcquireRateLimit permit; the wait the daemon answers, in milliseconds."""
+    with grpc.insecure_channel(target) as channel:
+        stub = scheduler_pb2_grpc.SchedulerServiceStub(channel)
+        return stub.AcquireRateLimit(scheduler_pb2.AcquireRateLimitRequest(
+            name=name, per_minute=per_minute), timeout=5).wait_millis
+
+
+def test_a_rate_limit_keeps_its_window_across_kill_9_and_restart(daemon_factory,  # type: ignore[no-untyped-def]
+                                                                 tmp_path: Path):
+    data_dir = tmp_path / "rate-data"
+    daemon = daemon_factory(f"--data_dir={data_dir}")
+    # 3 per minute, all three spent now; a fourth would wait about a minute.
+    assert [_acquire(daemon.target, "openai:team-a", 3) for _ in range(3)] == [0, 0, 0]
+    daemon.process.send_signal(signal.SIGKILL)
+    daemon.process.wait(timeout=10)
+
+    restarted = daemon_factory(f"--data_dir={data_dir}")
+    # Before the journal a restarted daemon answered 0 here: a full window, the limit doubled.
+    # The next three go when the first three tokens come back, a window after them.
+    waits = [_acquire(restarted.target, "openai:team-a", 3) for _ in range(3)]
+    assert all(50_000 < w <= 60_000 for w in waits), waits
+    # Another name was never used: it starts with its full window.
+    assert _acquire(restarted.target, "openai:team-b", 3) == 0
+
+    # A graceful restart keeps them too, those reserved ahead after the first restart included:
+    # the seventh permit waits for the fourth's token, two windows after the first three.
+    restarted.process.send_signal(signal.SIGTERM)
+    restarted.process.wait(timeout=10)
+    again = daemon_factory(f"--data_dir={data_dir}")
+    seventh = _acquire(again.target, "openai:team-a", 3)
+    assert 110_000 < seventh <= 120_000, seventh
