@@ -4,20 +4,19 @@
 // pruned, Restore's checks, a journal that fails, and a damaged file refused at open.
 #include "server/scheduler/rate_limit_db.h"
 
-#include <signal.h>
-#include <sys/wait.h>
-#include <unistd.h>
-
-#include <cstdio>
+#include <algorithm>
 #include <fstream>
 #include <memory>
 #include <string>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "server/scheduler/rate_limiter.h"
+#include "server/util/status_macros.h"
 #include "tests/cpp/testing/fake_clock.h"
+#include "tests/cpp/testing/kill_child.h"
 #include "tests/cpp/testing/status_matchers.h"
 #include "tests/cpp/testing/temp_dir.h"
 
@@ -164,39 +163,32 @@ TEST_F(RateLimitDbTest, AFailingJournalDoesNotFailTheCall) {
 }
 
 TEST_F(RateLimitDbTest, EveryReservationAnsweredBeforeAKill9IsRestored) {
-  int ack[2];
-  ASSERT_EQ(pipe(ack), 0);
-  const pid_t child = fork();
-  ASSERT_GE(child, 0);
-  if (child == 0) {  // reserve as fast as possible, acknowledging each answer, until killed
-    close(ack[0]);
-    FakeClock clock;
-    absl::StatusOr<std::unique_ptr<RateLimitDb>> db = RateLimitDb::Open(path_, {});
-    if (!db.ok()) _exit(2);
-    RateLimiterOptions options;
-    options.journal = db->get();
-    RateLimiter limiter(&clock, options);
-    for (;;) {
-      if (!limiter.Acquire("k", 1000000, 1).ok()) _exit(3);
-      if (write(ack[1], "a", 1) != 1) _exit(4);
-    }
-  }
-  close(ack[1]);
-  int64_t acked = 0;
-  char c;
-  while (acked < 500 && read(ack[0], &c, 1) == 1) ++acked;
-  kill(child, SIGKILL);
-  int status = 0;
-  waitpid(child, &status, 0);
-  while (read(ack[0], &c, 1) == 1) ++acked;  // answers that were in the pipe
-  close(ack[0]);
-  ASSERT_TRUE(WIFSIGNALED(status)) << "child exited with " << WEXITSTATUS(status);
-  ASSERT_GE(acked, 500);
+  // Four threads of a forked child reserve one permit at a time and report each answer; the
+  // child is SIGKILLed after 500 answers, with reservations in flight.
+  const std::string path = path_;
+  ASSERT_OK_AND_ASSIGN(
+      std::string acks, testing::ForkWritersThenKill(4, 500, [path]() -> testing::AckWriter {
+        auto clock = std::make_shared<FakeClock>();
+        std::shared_ptr<RateLimitDb> db(RateLimitDb::Open(path, {}).value_or(nullptr));
+        if (db == nullptr) return nullptr;
+        RateLimiterOptions options;
+        options.journal = db.get();
+        auto limiter = std::make_shared<RateLimiter>(clock.get(), options);
+        return [clock, db, limiter](int thread, int i) -> absl::StatusOr<std::string> {
+          RETURN_IF_ERROR(limiter->Acquire("k", 1000000, 1).status());
+          return absl::StrCat("reserved ", thread, " ", i, "\n");
+        };
+      }));
+  const int64_t answered = std::count(acks.begin(), acks.end(), '\n');
+  ASSERT_GE(answered, 500);
   std::unique_ptr<RateLimitDb> db = OpenDb();
   ASSERT_OK_AND_ASSIGN(std::vector<RateLimitGrant> grants, db->LoadAfter(0));
   int64_t permits = 0;
   for (const RateLimitGrant& g : grants) permits += g.count;
-  EXPECT_GE(permits, acked);
+  EXPECT_GE(permits, answered);
+  // The file is whole after the kill.
+  SQLite::Database check(path_, SQLite::OPEN_READONLY);
+  EXPECT_EQ(check.execAndGet("PRAGMA integrity_check").getString(), "ok");
 }
 
 TEST_F(RateLimitDbTest, ADamagedFileIsRefusedAndLeftAsItIs) {
