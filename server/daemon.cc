@@ -444,24 +444,16 @@ absl::Status Daemon::BuildCoresAndServices() {
   rate_limiter_options.window = rate_limit_db_options.window;
   rate_limiter_options.journal = rate_limit_db_.get();
   rate_limiter_ = std::make_unique<scheduler::RateLimiter>(clock_, rate_limiter_options);
-  const int64_t window_start =
-      clock_->NowMicros() - absl::ToInt64Microseconds(rate_limiter_options.window);
-  ASSIGN_OR_RETURN(std::vector<scheduler::RateLimitGrant> grants,
-                   rate_limit_db_->LoadAfter(window_start));
-  int64_t restored = 0;
-  for (const scheduler::RateLimitGrant& grant : grants) {
-    absl::Status s = rate_limiter_->Restore(grant.name, grant.at_micros, grant.count);
-    if (s.ok()) {
-      restored += grant.count;
-    } else {  // a row this server cannot take back (written under a clock that stepped back)
-      LogWarning("rate limit reservation not restored",
-                 {{"name", grant.name}, {"error", s.ToString()}});
-    }
-  }
-  if (!grants.empty()) {
+  ASSIGN_OR_RETURN(
+      scheduler::RestoredRateLimits restored,
+      scheduler::RestoreRateLimits(*rate_limit_db_, *rate_limiter_,
+                                   clock_->NowMicros() -
+                                       absl::ToInt64Microseconds(rate_limiter_options.window)));
+  if (restored.reservations > 0) {
     LogInfo("rate limits restored", {{"file", rate_limit_db_->path()},
-                                     {"reservations", static_cast<int64_t>(grants.size())},
-                                     {"permits", restored}});
+                                     {"reservations", restored.reservations},
+                                     {"permits", restored.permits},
+                                     {"refused", restored.refused}});
   }
 
   // ===== Service adapters ====================================================================

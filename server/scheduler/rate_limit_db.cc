@@ -5,6 +5,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "server/util/logging.h"
 
 namespace fast_crewai::scheduler {
 namespace {
@@ -86,7 +87,6 @@ absl::StatusOr<std::vector<RateLimitGrant>> RateLimitDb::LoadAfter(int64_t after
 
 absl::Status RateLimitDb::Append(absl::string_view name, int64_t at_micros, int64_t count) {
   absl::MutexLock lock(&mu_);
-  if (db_ == nullptr) return absl::FailedPreconditionError(absl::StrCat(path_, ": closed"));
   return RunSqlite(absl::StrCat(path_, ": append"), [&] {
     insert_->bindNoCopy(1, name.data(), static_cast<int>(name.size()));
     insert_->bind(2, static_cast<int64_t>(at_micros));
@@ -113,6 +113,25 @@ absl::StatusOr<int64_t> RateLimitDb::CountForTesting() {
   });
   if (!s.ok()) return s;
   return n;
+}
+
+absl::StatusOr<RestoredRateLimits> RestoreRateLimits(RateLimitDb& db, RateLimiter& limiter,
+                                                     int64_t after_micros) {
+  absl::StatusOr<std::vector<RateLimitGrant>> grants = db.LoadAfter(after_micros);
+  if (!grants.ok()) return grants.status();
+  RestoredRateLimits restored;
+  for (const RateLimitGrant& grant : *grants) {
+    ++restored.reservations;
+    absl::Status s = limiter.Restore(grant.name, grant.at_micros, grant.count);
+    if (s.ok()) {
+      restored.permits += grant.count;
+    } else {
+      ++restored.refused;
+      LogWarning("rate limit reservation not restored",
+                 {{"file", db.path()}, {"name", grant.name}, {"error", s.ToString()}});
+    }
+  }
+  return restored;
 }
 
 }  // namespace fast_crewai::scheduler

@@ -98,6 +98,20 @@ class RateLimitDb final : public RateLimitJournal {
   int64_t appends_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
+// What RestoreRateLimits put back.
+struct RestoredRateLimits {
+  int64_t reservations = 0;  // journal rows read
+  int64_t permits = 0;       // permits restored
+  int64_t refused = 0;       // rows the limiter refused (logged)
+};
+
+// Gives `limiter` (new, not yet serving) the journal's reservations later than `after_micros`
+// (a window before now), as a starting daemon does. A row the limiter refuses (an instant
+// before the name's last one, written before the clock stepped back) is skipped and logged.
+// Errors: LoadAfter's.
+absl::StatusOr<RestoredRateLimits> RestoreRateLimits(RateLimitDb& db, RateLimiter& limiter,
+                                                     int64_t after_micros);
+
 }  // namespace fast_crewai::scheduler
 
 #endif  // FAST_CREWAI_SERVER_SCHEDULER_RATE_LIMIT_DB_H_

@@ -35,12 +35,11 @@ std::unique_ptr<RateLimiter> RestoredLimiter(FakeClock* clock, RateLimitDb* db) 
   RateLimiterOptions options;
   options.journal = db;
   auto limiter = std::make_unique<RateLimiter>(clock, options);
-  absl::StatusOr<std::vector<RateLimitGrant>> grants =
-      db->LoadAfter(clock->NowMicros() - absl::ToInt64Microseconds(kWindow));
-  EXPECT_OK(grants.status());
-  if (grants.ok()) {
-    for (const RateLimitGrant& g : *grants)
-      EXPECT_OK(limiter->Restore(g.name, g.at_micros, g.count));
+  absl::StatusOr<RestoredRateLimits> restored =
+      RestoreRateLimits(*db, *limiter, clock->NowMicros() - absl::ToInt64Microseconds(kWindow));
+  EXPECT_OK(restored.status());
+  if (restored.ok()) {
+    EXPECT_EQ(restored->refused, 0);
   }
   return limiter;
 }
@@ -138,6 +137,22 @@ TEST_F(RateLimitDbTest, RestoreChecksItsArguments) {
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("at_micros:")));
   EXPECT_OK(limiter.Restore("k", now - absl::ToInt64Microseconds(kWindow), 1));  // ignored
   EXPECT_EQ(limiter.NamesForTesting(), 1u);
+}
+
+TEST_F(RateLimitDbTest, RowsTheLimiterRefusesAreSkippedAndCounted) {
+  std::unique_ptr<RateLimitDb> db = OpenDb();
+  const int64_t now = clock_.NowMicros();
+  ASSERT_OK(db->Append("k", now, 0));  // not a reservation any limiter made
+  ASSERT_OK(db->Append("k", now, 2));
+  ASSERT_OK(db->Append("", now, 1));
+  RateLimiter limiter(&clock_, RateLimiterOptions{});
+  ASSERT_OK_AND_ASSIGN(RestoredRateLimits restored,
+                       RestoreRateLimits(*db, limiter, now - absl::ToInt64Microseconds(kWindow)));
+  EXPECT_EQ(restored.reservations, 3);
+  EXPECT_EQ(restored.permits, 2);
+  EXPECT_EQ(restored.refused, 2);
+  ASSERT_OK_AND_ASSIGN(absl::Duration wait, limiter.Acquire("k", 2, 1));
+  EXPECT_EQ(wait, kWindow);
 }
 
 // A journal that cannot write: the call is answered as without one.
