@@ -108,11 +108,11 @@ def bench_dag(reps: int, delay: float) -> None:
     print()
 
 
-def _start_worker(endpoint: str, threads: int) -> subprocess.Popen:
+def _start_worker(endpoint: str, queue: str, threads: int) -> subprocess.Popen:
     script = Path(sys.executable).with_name("fast-crewai")
     env = {k: v for k, v in os.environ.items() if not k.startswith("FAST_CREWAI_")}
     env.update(FAST_CREWAI_ENDPOINT=endpoint, FAST_CREWAI_ACCELERATION="0")
-    return subprocess.Popen([str(script), "worker", "--queue", QUEUE, "--concurrency",
+    return subprocess.Popen([str(script), "worker", "--queue", queue, "--concurrency",
                              str(threads), "--app-dir", str(HERE)], env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
@@ -121,13 +121,14 @@ class _OursSide:
     """fast-crewai's submitting side: a client of the daemon, whose warm worker was started by
     the parent."""
 
-    def __init__(self, endpoint: str) -> None:
+    def __init__(self, endpoint: str, queue: str) -> None:
         from fast_crewai.client.connection import Connection
         from fast_crewai.config import ClientConfig, Endpoint
         from fast_crewai.scheduler import fanout
         from fast_crewai.scheduler.remote import SchedulerClient
 
         self._fanout = fanout
+        self._queue = queue
         self._connection = Connection(ClientConfig(endpoint=Endpoint.parse(endpoint)))
         self._client = SchedulerClient(self._connection)
         self._reference = "scheduler_noop:noop_crew"
@@ -139,7 +140,7 @@ class _OursSide:
 
         start = time.perf_counter()
         run = self._client.create_run([NodeSpec("input-000000", payload=self._payload)],
-                                      queue=QUEUE, name="bench latency")
+                                      queue=self._queue, name="bench latency")
         created = time.perf_counter()
         (output,) = self._fanout.collect(self._client, run, 1)
         started = float(output.raw)
@@ -148,7 +149,7 @@ class _OursSide:
     def throughput(self, tasks: int) -> float:
         start = time.perf_counter()
         outputs = self._fanout.kickoff_for_each(self._reference, [{} for _ in range(tasks)],
-                                                queue=QUEUE, client=self._client)
+                                                queue=self._queue, client=self._client)
         assert len(outputs) == tasks
         return tasks / (time.perf_counter() - start)
 
@@ -188,10 +189,10 @@ class _DaskSide:
         self._cluster.close()
 
 
-def _side_main(kind: str, endpoint: str, threads: int, pipe: Any) -> None:
+def _side_main(kind: str, endpoint: str, queue: str, threads: int, pipe: Any) -> None:
     """One side of the dispatch bench, in its own process, serving the parent's commands:
     ("latency", n) -> n samples of once(); ("throughput", tasks) -> tasks per second."""
-    side = _OursSide(endpoint) if kind == "fast-crewai" else _DaskSide(threads)
+    side = _DaskSide(threads) if kind == "dask" else _OursSide(endpoint, queue)
     try:
         pipe.send("ready")
         while True:
@@ -209,12 +210,13 @@ def _side_main(kind: str, endpoint: str, threads: int, pipe: Any) -> None:
 class _Side:
     """The parent's handle on a side process."""
 
-    def __init__(self, kind: str, endpoint: str, threads: int) -> None:
+    def __init__(self, kind: str, endpoint: str, queue: str, threads: int) -> None:
         import multiprocessing
 
         context = multiprocessing.get_context("spawn")
         self._pipe, child = context.Pipe()
-        self._process = context.Process(target=_side_main, args=(kind, endpoint, threads, child),
+        self._process = context.Process(target=_side_main,
+                                        args=(kind, endpoint, queue, threads, child),
                                         name=f"bench {kind}")
         self._process.start()
         if not self._pipe.poll(120) or self._pipe.recv() != "ready":
@@ -234,39 +236,56 @@ class _Side:
             self._process.kill()
 
 
-def bench_dispatch(calls: int, tasks: int, reps: int, threads: int, block: int) -> None:
+# The transports fast-crewai's client and worker can reach the daemon by: the daemon serves
+# both at once (--listen and --unix_socket), each with a worker of its own on its own queue.
+TRANSPORTS = {"tcp": "TCP loopback", "unix": "Unix socket"}
+
+
+def bench_dispatch(calls: int, tasks: int, reps: int, threads: int, block: int,
+                   transports: list[str]) -> None:
     """(b) of the module docstring. Each side's client runs in a process of its own and the
     sides take turns in blocks of `block` samples: a client of one system never shares a
-    process (threads, GIL) with the other's, and neither is timed while the other still
-    finishes its last call. (With both clients in one process and samples alternating call by
-    call, the Dask client's and scheduler's threads ran about 0.45 ms during each of our
-    samples.)"""
-    with tempfile.TemporaryDirectory() as data, running_daemon(Path(data)) as endpoint:
-        worker = _start_worker(endpoint, threads)
-        ours = dask = None
-        try:
-            ours = _Side("fast-crewai", endpoint, threads)
-            dask = _Side("dask", endpoint, threads)
-            ours.ask("latency", 20)  # warm both workers, channels and code paths
-            dask.ask("latency", 20)
-            sides = [("ours", ours), ("dask", dask)]
+    process (threads, GIL) with another's, and none is timed while another still finishes its
+    last call. (With both clients in one process and samples alternating call by call, the
+    Dask client's and scheduler's threads ran about 0.45 ms during each of our samples.)"""
+    with tempfile.TemporaryDirectory() as data:
+        socket_path = Path(data) / "daemon.sock"
+        with running_daemon(Path(data) / "store", f"--unix_socket={socket_path}") as tcp:
+            endpoints = {"tcp": tcp, "unix": f"unix:{socket_path}"}
+            _dispatch_sides(endpoints, calls, tasks, reps, threads, block, transports)
 
-            def in_turn(turn: int) -> list[tuple[str, _Side]]:
-                """Both sides, in the order of `turn` (who goes first alternates)."""
-                return sides if turn % 2 == 0 else sides[::-1]
 
-            samples: dict[str, list[tuple[float, float, float]]] = {"ours": [], "dask": []}
-            turn = 0
-            while len(samples["ours"]) < calls:
-                n = min(block, calls - len(samples["ours"]))
-                for name, side in in_turn(turn):
-                    samples[name].extend(side.ask("latency", n))
-                turn += 1
-            ours_dispatch, ours_rtt, acked = (list(col) for col in zip(*samples["ours"]))
-            dask_dispatch, dask_rtt, _ = (list(col) for col in zip(*samples["dask"]))
-            table = Table(f"(b) dispatch to a warm worker process ({calls} calls each, "
-                          f"{threads} threads, turns of {block})", "fast-crewai", "dask",
-                          unit="ms")
+def _dispatch_sides(endpoints: dict[str, str], calls: int, tasks: int, reps: int, threads: int,
+                    block: int, transports: list[str]) -> None:
+    workers: list[subprocess.Popen] = []
+    sides: list[tuple[str, _Side]] = []
+    try:
+        for transport in transports:
+            queue = f"{QUEUE}-{transport}"
+            workers.append(_start_worker(endpoints[transport], queue, threads))
+            sides.append((transport, _Side("fast-crewai", endpoints[transport], queue, threads)))
+        sides.append(("dask", _Side("dask", "", "", threads)))
+        for _, side in sides:
+            side.ask("latency", 20)  # warm the workers, channels and code paths
+
+        def in_turn(turn: int) -> list[tuple[str, _Side]]:
+            """Every side, in the order of `turn` (who goes first rotates)."""
+            k = turn % len(sides)
+            return sides[k:] + sides[:k]
+
+        samples: dict[str, list[tuple[float, float, float]]] = {name: [] for name, _ in sides}
+        turn = 0
+        while len(samples["dask"]) < calls:
+            n = min(block, calls - len(samples["dask"]))
+            for name, side in in_turn(turn):
+                samples[name].extend(side.ask("latency", n))
+            turn += 1
+        dask_dispatch, dask_rtt, _ = (list(col) for col in zip(*samples["dask"]))
+        for transport in transports:
+            ours_dispatch, ours_rtt, acked = (list(col) for col in zip(*samples[transport]))
+            table = Table(f"(b) dispatch to a warm worker process, fast-crewai over "
+                          f"{TRANSPORTS[transport]} ({calls} calls each, {threads} threads, "
+                          f"turns of {block})", "fast-crewai", "dask", unit="ms")
             for q in (50, 99):
                 table.add(f"submit -> worker starts, p{q}", percentile(ours_dispatch, q),
                           percentile(dask_dispatch, q))
@@ -275,24 +294,29 @@ def bench_dispatch(calls: int, tasks: int, reps: int, threads: int, block: int) 
                           percentile(dask_rtt, q))
             print(table.render())
             print(f"fast-crewai, CreateRun acknowledged (run durable) -> worker starts: "
-                  f"p50 {percentile(acked, 50) * 1e3:.3f} ms, p99 {percentile(acked, 99) * 1e3:.3f} ms")
+                  f"p50 {percentile(acked, 50) * 1e3:.3f} ms, "
+                  f"p99 {percentile(acked, 99) * 1e3:.3f} ms")
             print(f"target: fast-crewai dispatch p50 <= 0.5 ms: "
-                  f"{percentile(ours_dispatch, 50) * 1e3:.3f} ms (submit -> start)")
+                  f"{percentile(ours_dispatch, 50) * 1e3:.3f} ms (submit -> start, "
+                  f"{TRANSPORTS[transport]})")
             print()
 
-            rates: dict[str, list[float]] = {"ours": [], "dask": []}
-            for rep in range(reps):
-                for name, side in in_turn(rep):
-                    rates[name].append(side.ask("throughput", tasks))
-            table = Table(f"(b) throughput: {tasks} no-op inputs at once, median of {reps}",
-                          "fast-crewai", "dask", unit="/s")
-            table.add("tasks per second", median(rates["ours"]), median(rates["dask"]))
-            print(table.render())
-        finally:
-            for side in (ours, dask):
-                if side is not None:
-                    side.stop()
+        rates: dict[str, list[float]] = {name: [] for name, _ in sides}
+        for rep in range(reps):
+            for name, side in in_turn(rep):
+                rates[name].append(side.ask("throughput", tasks))
+        table = Table(f"(b) throughput: {tasks} no-op inputs at once, median of {reps}",
+                      "fast-crewai", "dask", unit="/s")
+        for transport in transports:
+            table.add(f"tasks per second, {TRANSPORTS[transport]}", median(rates[transport]),
+                      median(rates["dask"]))
+        print(table.render())
+    finally:
+        for _, side in sides:
+            side.stop()
+        for worker in workers:
             worker.send_signal(signal.SIGTERM)
+        for worker in workers:
             try:
                 worker.wait(10)
             except subprocess.TimeoutExpired:
@@ -308,13 +332,16 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--block", type=int, default=25,
                         help="latency samples per turn of each side")
+    parser.add_argument("--transport", choices=["tcp", "unix", "both"], default="both",
+                        help="how fast-crewai's client and worker reach the daemon")
     parser.add_argument("--skip-dag", action="store_true")
     parser.add_argument("--skip-dispatch", action="store_true")
     args = parser.parse_args()
     if not args.skip_dag:
         bench_dag(args.reps, args.delay)
     if not args.skip_dispatch:
-        bench_dispatch(args.calls, args.tasks, args.reps, args.threads, args.block)
+        transports = ["tcp", "unix"] if args.transport == "both" else [args.transport]
+        bench_dispatch(args.calls, args.tasks, args.reps, args.threads, args.block, transports)
 
 
 if __name__ == "__main__":

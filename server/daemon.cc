@@ -411,8 +411,10 @@ absl::Status Daemon::BuildCoresAndServices() {
 
   // Scheduler: runs of task nodes and worker leases in scheduler.db (quick_check at start: a
   // damaged file is DATA_LOSS), and the in-memory shared rate limits. Its ticker (lapsing
-  // leases, long polls running out, background writes) stops before it closes; the executor
-  // (calls that wait for their commit) drains before both.
+  // leases, long polls running out, background writes) stops before it closes. A call's commit
+  // is written by its own gRPC thread when no other commit is under way; one executor thread
+  // leads the commits queued behind a busy one (its closer is registered after the
+  // scheduler's: it drains first).
   scheduler::SchedulerOptions scheduler_options;
   scheduler_options.data_dir = data_dir_;
   scheduler_options.clock = clock_;
@@ -422,6 +424,8 @@ absl::Status Daemon::BuildCoresAndServices() {
   scheduler_options.max_finished_runs = config_.scheduler.max_runs;
   scheduler_options.sync = config_.scheduler.sync_full ? persistence::SqliteSync::kFull
                                                        : persistence::SqliteSync::kNormal;
+  scheduler_executor_ = std::make_unique<ThreadPoolExecutor>(1, "sched-commit");
+  scheduler_options.write_executor = scheduler_executor_.get();
   ASSIGN_OR_RETURN(scheduler_, scheduler::Scheduler::Open(scheduler_options));
   AddCloser([this] {
     absl::Status closed = scheduler_->Close();
@@ -433,7 +437,6 @@ absl::Status Daemon::BuildCoresAndServices() {
   });
   scheduler_ticker_ = Ticker::For(scheduler_.get(), "sched-ticker", clock_);
   AddCloser([this] { scheduler_ticker_->Stop(); });
-  scheduler_executor_ = std::make_unique<ThreadPoolExecutor>(kMemoryExecutorThreads, "sched-rpc");
   AddCloser([this] { scheduler_executor_->Shutdown(); });
   // Shared rate limits, journaled in ratelimits.db: a restart goes on with the last window's
   // reservations instead of a full window (quick_check at start, as scheduler.db).
@@ -474,7 +477,7 @@ absl::Status Daemon::BuildCoresAndServices() {
                                                       persistence_executor_.get(), clock_),
              v1::PersistenceService::service_full_name(), /*implemented=*/true);
   auto scheduler_service = std::make_unique<SchedulerServiceImpl>(
-      scheduler_.get(), rate_limiter_.get(), scheduler_executor_.get());
+      scheduler_.get(), rate_limiter_.get());
   scheduler_service_ = scheduler_service.get();
   AddService(std::move(scheduler_service), v1::SchedulerService::service_full_name(),
              /*implemented=*/true);

@@ -355,8 +355,8 @@ class WatchReactor final : public grpc::ServerWriteReactor<v1::WatchRunResponse>
 }  // namespace
 
 SchedulerServiceImpl::SchedulerServiceImpl(scheduler::Scheduler* scheduler,
-                                           scheduler::RateLimiter* limiter, Executor* executor)
-    : scheduler_(scheduler), limiter_(limiter), executor_(executor) {}
+                                           scheduler::RateLimiter* limiter)
+    : scheduler_(scheduler), limiter_(limiter) {}
 
 template <typename Apply>
 grpc::ServerUnaryReactor* SchedulerServiceImpl::ApplyThenSync(grpc::CallbackServerContext* context,
@@ -368,10 +368,12 @@ grpc::ServerUnaryReactor* SchedulerServiceImpl::ApplyThenSync(grpc::CallbackServ
     return reactor;
   }
   // The change is visible (and parked workers have their leases); the reply waits for the
-  // disk, off the gRPC thread. Not skipped when the call was cancelled meanwhile: the change is
-  // made, so it is written.
-  executor_->Schedule(
-      [this, context, reactor] { FinishWithStatus(context, reactor, scheduler_->Sync()); });
+  // disk. This thread writes the group when no commit is under way (one fsync, no thread hop);
+  // otherwise the commit joins the next group and its leader finishes the call. Not skipped
+  // when the call was cancelled meanwhile: the change is made, so it is written.
+  scheduler_->SyncAsync(/*may_lead=*/true, [context, reactor](absl::Status synced) {
+    FinishWithStatus(context, reactor, synced);
+  });
   return reactor;
 }
 

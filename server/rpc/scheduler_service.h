@@ -7,13 +7,15 @@
 // Threads.
 //  * CreateRun, CancelRun, CompleteNode and FailNode are applied on the gRPC thread (bounded
 //    in-memory work: a node that becomes ready goes to a parked worker at once, without a
-//    thread hop), then wait for their group commit on the injected executor, which finishes
-//    the call once the change is durable.
+//    thread hop), then queue their group commit (Scheduler::SyncAsync) and finish the call
+//    once the change is durable. With the commit queue empty the gRPC thread commits itself
+//    (one fsync, no thread hop); otherwise the commit joins the group being written, whose
+//    leader (a gRPC thread or the scheduler's write executor) finishes the call.
 //  * GetRun, ListRuns, ListNodes, RenewLeases and AcquireRateLimit are bounded in-memory work
 //    and finish inline on the gRPC thread.
 //  * LeaseNodes never blocks a gRPC thread: when no node is ready its reactor is parked in the
-//    core and finished later by the thread that makes a node ready (a CreateRun or
-//    CompleteNode on the executor), by the scheduler's ticker (the wait ran out), by OnCancel
+//    core and finished later by the thread that makes a node ready (the gRPC thread of a
+//    CreateRun or CompleteNode), by the scheduler's ticker (the wait ran out), by OnCancel
 //    (deadline, client gone, server shutdown) or by EndStreams().
 //  * StreamLeases is a bidi stream: each request adds credits inline on the gRPC thread; the
 //    core pushes leases (under its lock, from the thread that made a node ready, as for a
@@ -24,8 +26,7 @@
 //    and the reactor queues the messages, one write in flight at a time. A watcher more than
 //    kMaxQueuedWatchMessages behind is ended with ABORTED (watch again to resync).
 //
-// Thread-safety: safe for concurrent RPCs; the cores, the executor and the clock must outlive
-// it.
+// Thread-safety: safe for concurrent RPCs; the cores must outlive it.
 #ifndef FAST_CREWAI_SERVER_RPC_SCHEDULER_SERVICE_H_
 #define FAST_CREWAI_SERVER_RPC_SCHEDULER_SERVICE_H_
 
@@ -34,7 +35,6 @@
 #include "fast_crewai/v1/scheduler.grpc.pb.h"
 #include "server/scheduler/rate_limiter.h"
 #include "server/scheduler/scheduler.h"
-#include "server/util/executor.h"
 
 namespace fast_crewai {
 
@@ -44,8 +44,7 @@ inline constexpr size_t kMaxQueuedWatchMessages = 10000;
 class SchedulerServiceImpl final : public v1::SchedulerService::CallbackService {
  public:
   // Not owned.
-  SchedulerServiceImpl(scheduler::Scheduler* scheduler, scheduler::RateLimiter* limiter,
-                       Executor* executor);
+  SchedulerServiceImpl(scheduler::Scheduler* scheduler, scheduler::RateLimiter* limiter);
 
   // Answers parked LeaseNodes calls and ends every WatchRun stream with UNAVAILABLE, so that a
   // graceful shutdown does not wait its grace period for them. Call when shutdown begins.
@@ -88,13 +87,12 @@ class SchedulerServiceImpl final : public v1::SchedulerService::CallbackService 
 
  private:
   // Runs `apply` (an Apply* call of the core filling the response) inline; on success finishes
-  // the call from the executor after Scheduler::Sync().
+  // the call once Scheduler::SyncAsync reports the change durable.
   template <typename Apply>
   grpc::ServerUnaryReactor* ApplyThenSync(grpc::CallbackServerContext* context, Apply apply);
 
   scheduler::Scheduler* const scheduler_;
   scheduler::RateLimiter* const limiter_;
-  Executor* const executor_;
 };
 
 }  // namespace fast_crewai

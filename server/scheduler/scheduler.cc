@@ -291,7 +291,14 @@ class SchedulerImpl final : public Scheduler {
         clock_(options.clock),
         db_(std::move(db)),
         writers_(options.max_group_size),
-        random_(std::random_device{}()) {}
+        random_(std::random_device{}()) {
+    writers_.EnableAsync(
+        options.write_executor != nullptr ? options.write_executor : &inline_executor_,
+        [this](const std::vector<Writer*>& group) {
+          absl::MutexLock leader(&leader_mu_);
+          ProcessGroup(group);
+        });
+  }
 
   absl::Status Load();
 
@@ -324,6 +331,7 @@ class SchedulerImpl final : public Scheduler {
   absl::StatusOr<FailResult> ApplyFailNode(absl::string_view lease_id, std::string error,
                                            bool retryable) override;
   absl::Status Sync() override { return Persist(); }
+  void SyncAsync(bool may_lead, absl::AnyInvocable<void(absl::Status)> done) override;
   void Tick() override;
   absl::Time NextDeadline() override;
   void SetWakeup(std::function<void()> wakeup) override;
@@ -377,10 +385,16 @@ class SchedulerImpl final : public Scheduler {
     std::vector<std::string> ready_queues;
     std::vector<absl::AnyInvocable<void()>> deferred;  // run after the lock is released
   };
-  // One queued commit. Lives on the caller's stack until `done`.
+  // One queued commit. A blocking one (Persist) lives on the caller's stack until `done`; a
+  // callback one (SyncAsync) is an AsyncSync, deleted by its `complete`.
   struct Writer {
     absl::Status status;
-    bool done = false;
+    bool done = false;               // written by the group-commit queue
+    absl::AnyInvocable<void()> complete;  // callback writers only: runs once after the group
+  };
+  struct AsyncSync {
+    Writer writer;
+    absl::AnyInvocable<void(absl::Status)> done;
   };
 
   // ---- state changes (mu_ held) ----
@@ -442,6 +456,7 @@ class SchedulerImpl final : public Scheduler {
   const SchedulerOptions options_;
   Clock* const clock_;
   const std::unique_ptr<SchedulerDb> db_;
+  InlineExecutor inline_executor_;  // leads SyncAsync groups without options.write_executor
   persistence::GroupCommitQueue<Writer> writers_;
   std::atomic<bool> closed_{false};
 
@@ -1575,6 +1590,17 @@ absl::Status SchedulerImpl::Persist() {
     absl::MutexLock leader(&leader_mu_);
     ProcessGroup(group);
   });
+}
+
+void SchedulerImpl::SyncAsync(bool may_lead, absl::AnyInvocable<void(absl::Status)> done) {
+  auto* sync = new AsyncSync;  // NOLINT: owned by the queue until its completion deletes it
+  sync->done = std::move(done);
+  // A lambda holding one pointer is stored inline by AnyInvocable: nothing here can throw.
+  sync->writer.complete = [sync] {
+    std::unique_ptr<AsyncSync> owned(sync);
+    owned->done(owned->writer.status);
+  };
+  writers_.SubmitAsync(&sync->writer, Closed(), may_lead);
 }
 
 DbBatch SchedulerImpl::TakeBatch() {

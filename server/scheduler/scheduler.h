@@ -57,8 +57,8 @@
 // Open), INTERNAL (a bug). No exception leaves this module.
 //
 // Thread-safety: every method is thread-safe. CreateRun, CompleteNode, FailNode and
-// CancelRun block until their commit (call them from an executor, not a gRPC reactor); the
-// other calls are bounded in-memory work. Lease callbacks run exactly once, on the calling
+// CancelRun block until their commit (call them from an executor, not a gRPC reactor; a
+// reactor uses the Apply* form and SyncAsync); the other calls are bounded in-memory work. Lease callbacks run exactly once, on the calling
 // thread or on the thread of the call or Tick() that answers them, with no lock held. Watch
 // callbacks run with the scheduler's lock held (so events arrive in order): they must be
 // quick, must not block and must not call the scheduler.
@@ -79,6 +79,7 @@
 #include "server/persistence/sqlite_db.h"
 #include "server/scheduler/types.h"
 #include "server/util/clock.h"
+#include "server/util/executor.h"
 
 namespace fast_crewai::scheduler {
 
@@ -111,6 +112,11 @@ struct SchedulerOptions {
   absl::Duration flush_delay = absl::Milliseconds(200);
   // At most this many queued commits share one transaction. Default: 256.
   int max_group_size = 256;
+  // Where SyncAsync commits are led when their caller may not lead them (the commit queue was
+  // busy, or the caller said so): a leader task here commits group after group while such
+  // commits are queued. Not owned; must outlive the scheduler. Default: nullptr = the thread
+  // that finished the previous commit leads the next (tests).
+  Executor* write_executor = nullptr;
 
   // ---- Testing ----
 
@@ -335,6 +341,13 @@ class Scheduler {
   // Syncs share one transaction). UNAVAILABLE when the commit failed (the changes stay in
   // memory and go with the next commit), FAILED_PRECONDITION when closed.
   virtual absl::Status Sync() = 0;
+  // Sync() without the wait: `done(status)` runs once every change applied before the call is
+  // on disk (or the commit failed), with Sync()'s status. The commit is led by this thread,
+  // before returning, when the commit queue was empty and `may_lead` (one group: a bounded
+  // wait of one commit); otherwise by the leader ahead of it or a task on
+  // options.write_executor. `done` may run on any of those threads, and before SyncAsync
+  // returns. Never throws.
+  virtual void SyncAsync(bool may_lead, absl::AnyInvocable<void(absl::Status)> done) = 0;
 
   // ---- Time-driven work (the daemon's Ticker calls these; tests call them directly) --
 

@@ -43,12 +43,12 @@ class SchedulerServiceTest : public ::testing::Test {
     options.clock = &clock_;
     options.sync = persistence::SqliteSync::kNormal;
     options.max_payload_bytes = 4096;
+    options.write_executor = &executor_;
     auto opened = scheduler::Scheduler::Open(options);
     ASSERT_TRUE(opened.ok()) << opened.status();
     scheduler_ = *std::move(opened);
     limiter_ = std::make_unique<scheduler::RateLimiter>(&clock_, scheduler::RateLimiterOptions{});
-    service_ =
-        std::make_unique<SchedulerServiceImpl>(scheduler_.get(), limiter_.get(), &executor_);
+    service_ = std::make_unique<SchedulerServiceImpl>(scheduler_.get(), limiter_.get());
     ASSERT_NO_FATAL_FAILURE(StartInProcess(service_.get(), &server_));
     stub_ = v1::SchedulerService::NewStub(server_->InProcessChannel(grpc::ChannelArguments()));
   }

@@ -4,16 +4,21 @@
 // watches, listings, pruning, and restart (reopen the same file).
 #include "server/scheduler/scheduler.h"
 
+#include <atomic>
 #include <memory>
 #include <optional>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
 #include "SQLiteCpp/Database.h"
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "server/util/executor.h"
 #include "tests/cpp/scheduler/scheduler_test_util.h"
 #include "tests/cpp/testing/fake_clock.h"
 #include "tests/cpp/testing/status_matchers.h"
@@ -790,6 +795,103 @@ TEST_F(SchedulerTest, ApplyServesWaitersAtOnceAndSyncMakesItDurable) {
   EXPECT_EQ(GetNode(run.run_id, "b").state, NodeState::kReady);
 }
 
+// What one SyncAsync callback saw.
+struct SyncReport {
+  absl::Mutex mu;
+  std::optional<absl::Status> status ABSL_GUARDED_BY(mu);
+  std::thread::id thread ABSL_GUARDED_BY(mu);
+
+  absl::AnyInvocable<void(absl::Status)> Callback() {
+    return [this](absl::Status s) {
+      absl::MutexLock lock(&mu);
+      status = std::move(s);
+      thread = std::this_thread::get_id();
+    };
+  }
+  bool Done() {
+    absl::MutexLock lock(&mu);
+    return status.has_value();
+  }
+  // The status, once reported (waits up to 10 s).
+  absl::Status Wait() {
+    absl::MutexLock lock(&mu);
+    auto reported = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) { return status.has_value(); };
+    if (!mu.AwaitWithTimeout(absl::Condition(&reported), absl::Seconds(10))) {
+      return absl::DeadlineExceededError("no report");
+    }
+    return *status;
+  }
+};
+
+TEST_F(SchedulerTest, SyncAsyncCommitsOnTheCallingThreadWhenNoCommitIsUnderWay) {
+  int commits = 0;
+  SchedulerOptions options = TestOptions(dir_.path(), &clock_);
+  options.before_commit_hook = [&commits] { ++commits; };
+  options.flush_delay = absl::Hours(1);
+  Reopen(options);
+  ASSERT_OK_AND_ASSIGN(RunInfo run, scheduler_->ApplyCreateRun(Spec({Node("a")})));
+  SyncReport report;
+  scheduler_->SyncAsync(/*may_lead=*/true, report.Callback());
+  ASSERT_TRUE(report.Done()) << "led and reported before SyncAsync returned";
+  EXPECT_OK(report.Wait());
+  {
+    absl::MutexLock lock(&report.mu);
+    EXPECT_EQ(report.thread, std::this_thread::get_id());
+  }
+  EXPECT_EQ(commits, 1);
+  Reopen();
+  EXPECT_EQ(GetNode(run.run_id, "a").state, NodeState::kReady);
+}
+
+TEST_F(SchedulerTest, SyncAsyncBehindABusyCommitJoinsOneGroupLedByTheWriteExecutor) {
+  ThreadPoolExecutor executor(1, "sched-test");
+  std::atomic<int> commits{0};
+  absl::Notification first_commit_entered;
+  absl::Notification release_first_commit;
+  SchedulerOptions options = TestOptions(dir_.path(), &clock_);
+  options.write_executor = &executor;
+  options.flush_delay = absl::Hours(1);
+  options.before_commit_hook = [&] {
+    if (commits.fetch_add(1) == 0) {
+      first_commit_entered.Notify();
+      release_first_commit.WaitForNotification();
+    }
+  };
+  Reopen(options);
+  // A blocking CreateRun leads the first commit and stays in it.
+  std::string first_id;
+  std::thread blocking([&] {
+    absl::StatusOr<RunInfo> first = scheduler_->CreateRun(Spec({Node("a")}));
+    ASSERT_TRUE(first.ok()) << first.status();
+    first_id = first->run_id;
+  });
+  first_commit_entered.WaitForNotification();
+  ASSERT_OK_AND_ASSIGN(RunInfo second, scheduler_->ApplyCreateRun(Spec({Node("b")})));
+  SyncReport second_report;
+  scheduler_->SyncAsync(/*may_lead=*/true, second_report.Callback());
+  ASSERT_OK_AND_ASSIGN(RunInfo third, scheduler_->ApplyCreateRun(Spec({Node("c")})));
+  SyncReport third_report;
+  scheduler_->SyncAsync(/*may_lead=*/true, third_report.Callback());
+  EXPECT_FALSE(second_report.Done()) << "queued behind the busy commit, not led here";
+  EXPECT_FALSE(third_report.Done());
+  release_first_commit.Notify();
+  blocking.join();
+  EXPECT_OK(second_report.Wait());
+  EXPECT_OK(third_report.Wait());
+  EXPECT_EQ(commits.load(), 2) << "both queued syncs share the second commit";
+  for (SyncReport* report : {&second_report, &third_report}) {
+    absl::MutexLock lock(&report->mu);
+    EXPECT_NE(report->thread, std::this_thread::get_id());
+  }
+  ASSERT_OK(scheduler_->Close());
+  scheduler_.reset();
+  executor.Shutdown();
+  Reopen();
+  for (const std::string& id : {first_id, second.run_id, third.run_id}) {
+    EXPECT_OK(scheduler_->GetRun(id).status()) << id;
+  }
+}
+
 TEST_F(SchedulerTest, BackgroundChangesAreWrittenByTick) {
   RunInfo run = Create(Spec({Node("a")}));
   LeaseOne();  // a lease changes attempts; no call waits for that write
@@ -806,6 +908,9 @@ TEST_F(SchedulerTest, ClosedSchedulerRefusesCalls) {
   ASSERT_OK(scheduler_->Close());
   EXPECT_THAT(scheduler_->CreateRun(Spec({Node("a")})),
               StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("closed")));
+  SyncReport report;
+  scheduler_->SyncAsync(/*may_lead=*/true, report.Callback());
+  EXPECT_THAT(report.Wait(), StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("closed")));
   EXPECT_THAT(scheduler_->Close(), StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("")));
   scheduler_.reset();
 }
