@@ -384,12 +384,22 @@ void SchedulerServiceImpl::EndStreams() {
 grpc::ServerUnaryReactor* SchedulerServiceImpl::CreateRun(grpc::CallbackServerContext* context,
                                                           const v1::CreateRunRequest* request,
                                                           v1::CreateRunResponse* response) {
-  return ApplyThenSync(context, [this, request, response]() -> absl::Status {
-    ASSIGN_OR_RETURN(sc::RunInfo run, scheduler_->ApplyCreateRun(FromProto(*request)));
-    response->set_run_id(run.run_id);
-    ToProto(run, response->mutable_run());
-    return absl::OkStatus();
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  absl::StatusOr<sc::RunInfo> run = scheduler_->ApplyCreateRun(FromProto(*request));
+  if (!run.ok()) {
+    FinishWithStatus(context, reactor, run.status());
+    return reactor;
+  }
+  response->set_run_id(run->run_id);
+  ToProto(*run, response->mutable_run());
+  // As ApplyThenSync; a run whose creation cannot be written is abandoned (cancelled) before
+  // the caller hears of the error, so that no worker runs it after the caller fell back.
+  scheduler_->SyncAsync(/*may_lead=*/true, [this, context, reactor, run_id = run->run_id](
+                                               absl::Status synced) {
+    if (!synced.ok()) scheduler_->AbandonRun(run_id, synced);
+    FinishWithStatus(context, reactor, synced);
   });
+  return reactor;
 }
 
 grpc::ServerUnaryReactor* SchedulerServiceImpl::GetRun(grpc::CallbackServerContext* context,

@@ -332,6 +332,7 @@ class SchedulerImpl final : public Scheduler {
                                            bool retryable) override;
   absl::Status Sync() override { return Persist(); }
   void SyncAsync(bool may_lead, absl::AnyInvocable<void(absl::Status)> done) override;
+  void AbandonRun(absl::string_view run_id, const absl::Status& why) override;
   void Tick() override;
   absl::Time NextDeadline() override;
   void SetWakeup(std::function<void()> wakeup) override;
@@ -1429,8 +1430,24 @@ absl::StatusOr<FailResult> SchedulerImpl::ApplyFailNode(absl::string_view lease_
 absl::StatusOr<RunInfo> SchedulerImpl::CreateRun(RunSpec spec) {
   absl::StatusOr<RunInfo> run = ApplyCreateRun(std::move(spec));
   if (!run.ok()) return run;
-  if (absl::Status s = Persist(); !s.ok()) return s;
+  if (absl::Status s = Persist(); !s.ok()) {
+    AbandonRun(run->run_id, s);
+    return s;
+  }
   return run;
+}
+
+void SchedulerImpl::AbandonRun(absl::string_view run_id, const absl::Status& why) {
+  // A reason within every payload limit (CheckWrite), whatever the error's length.
+  constexpr size_t kMaxWhy = 400;
+  absl::string_view message = why.message().substr(0, kMaxWhy);
+  absl::StatusOr<RunInfo> cancelled = ApplyCancelRun(
+      run_id, absl::StrCat("cancelled: the run's creation could not be written: ", message));
+  if (!cancelled.ok() && !absl::IsNotFound(cancelled.status())) {
+    std::fprintf(stderr, "fast-crewai scheduler: cannot cancel unwritten run %.*s: %s\n",
+                 static_cast<int>(run_id.size()), run_id.data(),
+                 cancelled.status().ToString().c_str());
+  }
 }
 
 absl::StatusOr<RunInfo> SchedulerImpl::CancelRun(absl::string_view run_id,
@@ -1684,8 +1701,10 @@ void SchedulerImpl::AfterWrite(const DbBatch& batch, bool ok) {
 void SchedulerImpl::ProcessGroup(const std::vector<Writer*>& group) {
   DbBatch batch;
   absl::Status status;
+  bool taken = false;
   try {
     batch = TakeBatch();
+    taken = true;
     if (options_.before_commit_hook && !batch.empty()) options_.before_commit_hook();
   } catch (const std::exception& e) {
     status = absl::ResourceExhaustedError(absl::StrCat("scheduler: cannot plan a write: ", e.what()));
@@ -1694,6 +1713,8 @@ void SchedulerImpl::ProcessGroup(const std::vector<Writer*>& group) {
     status = db_->Write(batch);  // RunSqlite inside: does not throw
     AfterWrite(batch, status.ok());
     if (status.ok()) commits_.fetch_add(1, std::memory_order_relaxed);
+  } else if (taken && !status.ok()) {
+    AfterWrite(batch, /*ok=*/false);  // the taken rows are dirty again for the next commit
   }
   for (Writer* w : group) w->status = status;
 }

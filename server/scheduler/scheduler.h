@@ -38,7 +38,8 @@
 // with their attempt count kept (a restart does not use up an attempt: such a node may get
 // one lease more than max_attempts). Finished runs beyond max_finished_runs are deleted,
 // oldest finished first. If a commit fails, the call returns the error (UNAVAILABLE) and the
-// change, already visible in memory, is written by the next successful commit.
+// change, already visible in memory, is written by the next successful commit; a run whose
+// creation failed so is cancelled first (AbandonRun): its caller was told it does not exist.
 //
 // Example:
 //   SchedulerOptions options;
@@ -237,7 +238,8 @@ class Scheduler {
   // "nodes[0].depends_on: cycle \"a\" -> \"b\" -> \"a\"", "queue: ...", "name: ...",
   // "lease_millis: ...", "max_attempts: ...", "labels: ..."), RESOURCE_EXHAUSTED
   // ("nodes[1].payload: N bytes is more than the limit of M (scheduler_max_payload_bytes)",
-  // "nodes: ..." too many nodes).
+  // "nodes: ..." too many nodes). When the run's commit fails (UNAVAILABLE), the run is
+  // cancelled (AbandonRun) before the error is returned.
   virtual absl::StatusOr<RunInfo> CreateRun(RunSpec spec) = 0;
 
   // NOT_FOUND "run_id: ..." for an unknown run.
@@ -348,6 +350,11 @@ class Scheduler {
   // options.write_executor. `done` may run on any of those threads, and before SyncAsync
   // returns. Never throws.
   virtual void SyncAsync(bool may_lead, absl::AnyInvocable<void(absl::Status)> done) = 0;
+  // After ApplyCreateRun whose Sync failed with `why`: cancels the run (nodes leased meanwhile
+  // lose their leases), so that no worker runs it later for a caller that was told its
+  // creation failed and may run the work itself. The cancellation, with `why` in the nodes'
+  // error, goes with the next commit. Does nothing when the run has finished or is unknown.
+  virtual void AbandonRun(absl::string_view run_id, const absl::Status& why) = 0;
 
   // ---- Time-driven work (the daemon's Ticker calls these; tests call them directly) --
 

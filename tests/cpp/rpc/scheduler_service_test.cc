@@ -5,11 +5,15 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include <atomic>
 #include <chrono>
 #include <memory>
+#include <stdexcept>
 #include <string>
 #include <thread>
+#include <vector>
 
+#include "SQLiteCpp/Database.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "fast_crewai/v1/scheduler.grpc.pb.h"
@@ -44,6 +48,9 @@ class SchedulerServiceTest : public ::testing::Test {
     options.sync = persistence::SqliteSync::kNormal;
     options.max_payload_bytes = 4096;
     options.write_executor = &executor_;
+    options.before_commit_hook = [this] {
+      if (fail_next_commit_.exchange(false)) throw std::runtime_error("disk on fire");
+    };
     auto opened = scheduler::Scheduler::Open(options);
     ASSERT_TRUE(opened.ok()) << opened.status();
     scheduler_ = *std::move(opened);
@@ -108,6 +115,7 @@ class SchedulerServiceTest : public ::testing::Test {
 
   TempDir dir_;
   FakeClock clock_;
+  std::atomic<bool> fail_next_commit_{false};  // the next commit throws (a failed write)
   ThreadPoolExecutor executor_{4, "sched-test"};
   std::unique_ptr<scheduler::Scheduler> scheduler_;
   std::unique_ptr<scheduler::RateLimiter> limiter_;
@@ -217,6 +225,43 @@ TEST_F(SchedulerServiceTest, ErrorsCarryTheRightCodeAndField) {
   grpc::Status wait = Lease(&ignored, 1, 70000);
   EXPECT_EQ(wait.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
   EXPECT_THAT(wait.error_message(), HasSubstr("wait_millis:"));
+}
+
+TEST_F(SchedulerServiceTest, ConcurrentWritesAreOnDiskWhenAcknowledged) {
+  constexpr int kClients = 8;
+  constexpr int kRunsEach = 10;
+  std::atomic<int> acknowledged{0};
+  std::vector<std::thread> clients;
+  for (int c = 0; c < kClients; ++c) {
+    clients.emplace_back([&] {
+      for (int i = 0; i < kRunsEach; ++i) {
+        v1::CreateRunResponse response;
+        if (Create({Node("a")}, &response).ok()) acknowledged.fetch_add(1);
+      }
+    });
+  }
+  for (std::thread& t : clients) t.join();
+  ASSERT_EQ(acknowledged.load(), kClients * kRunsEach);
+  // Read the file, not the scheduler: every acknowledged run is committed already.
+  SQLite::Database raw(scheduler_->path(), SQLite::OPEN_READONLY);
+  EXPECT_EQ(raw.execAndGet("SELECT COUNT(*) FROM runs").getInt(), kClients * kRunsEach);
+}
+
+TEST_F(SchedulerServiceTest, ARunWhoseCreationCannotBeWrittenIsAnErrorAndCancelled) {
+  fail_next_commit_ = true;
+  v1::CreateRunResponse response;
+  grpc::Status status = Create({Node("a")}, &response);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  EXPECT_THAT(status.error_message(), HasSubstr("disk on fire"));
+  grpc::ClientContext ctx;
+  v1::ListRunsResponse runs;
+  ASSERT_TRUE(stub_->ListRuns(&ctx, v1::ListRunsRequest(), &runs).ok());
+  ASSERT_EQ(runs.runs_size(), 1);
+  EXPECT_EQ(runs.runs(0).state(), v1::RUN_STATE_CANCELLED);
+  v1::LeaseNodesResponse leases;
+  ASSERT_TRUE(Lease(&leases).ok());
+  EXPECT_EQ(leases.leases_size(), 0) << "nothing of the abandoned run is handed out";
+  ASSERT_TRUE(Create({Node("b")}, &response).ok()) << "the next commit works";
 }
 
 TEST_F(SchedulerServiceTest, ParkedLeaseNodesIsAnsweredByCreateRun) {

@@ -7,6 +7,7 @@
 #include <atomic>
 #include <memory>
 #include <optional>
+#include <stdexcept>
 #include <string>
 #include <thread>
 #include <utility>
@@ -890,6 +891,42 @@ TEST_F(SchedulerTest, SyncAsyncBehindABusyCommitJoinsOneGroupLedByTheWriteExecut
   for (const std::string& id : {first_id, second.run_id, third.run_id}) {
     EXPECT_OK(scheduler_->GetRun(id).status()) << id;
   }
+}
+
+TEST_F(SchedulerTest, ARunWhoseCreationCannotBeWrittenIsCancelledAndStaysCancelled) {
+  int commits = 0;
+  SchedulerOptions options = TestOptions(dir_.path(), &clock_);
+  options.flush_delay = absl::Hours(1);
+  options.before_commit_hook = [&commits] {
+    if (++commits == 1) throw std::runtime_error("disk on fire");
+  };
+  Reopen(options);
+  std::optional<absl::StatusOr<std::vector<LeaseGrant>>> got;
+  scheduler_->LeaseNodes({"w", "", 1, absl::Seconds(30)},
+                         [&](absl::StatusOr<std::vector<LeaseGrant>> r) { got = std::move(r); });
+  EXPECT_THAT(scheduler_->CreateRun(Spec({Node("a"), Node("b")})),
+              StatusIs(absl::StatusCode::kResourceExhausted, HasSubstr("disk on fire")));
+  // The waiting worker was served before the commit, and loses that lease now.
+  ASSERT_TRUE(got.has_value() && got->ok() && (*got)->size() == 1);
+  EXPECT_THAT(scheduler_->CompleteNode((**got)[0].lease_id, "A"),
+              StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("")));
+  EXPECT_THAT(LeaseIds(5), ::testing::IsEmpty()) << "nothing of the run is handed out again";
+  ASSERT_OK_AND_ASSIGN(RunPage page, scheduler_->ListRuns(Page{}, {}));
+  ASSERT_EQ(page.runs.size(), 1u);
+  const std::string run_id = page.runs[0].run_id;
+  EXPECT_EQ(page.runs[0].state, RunState::kCancelled);
+  ASSERT_OK(scheduler_->Sync());  // the next commit writes the run, cancelled
+  Reopen();
+  ASSERT_OK_AND_ASSIGN(RunInfo reopened, scheduler_->GetRun(run_id));
+  EXPECT_EQ(reopened.state, RunState::kCancelled);
+  for (const char* id : {"a", "b"}) {
+    NodeInfo node = GetNode(run_id, id);
+    EXPECT_EQ(node.state, NodeState::kCancelled) << id;
+    EXPECT_THAT(node.error, HasSubstr("could not be written: scheduler: cannot plan a write: "
+                                      "disk on fire"))
+        << id;
+  }
+  EXPECT_THAT(LeaseIds(5), ::testing::IsEmpty());
 }
 
 TEST_F(SchedulerTest, BackgroundChangesAreWrittenByTick) {
