@@ -58,7 +58,10 @@ absl::StatusOr<std::unique_ptr<RateLimitDb>> RateLimitDb::Open(const std::string
 
 RateLimitDb::RateLimitDb(std::string path, std::unique_ptr<SQLite::Database> db,
                          int64_t retain_micros)
-    : path_(std::move(path)), retain_micros_(retain_micros), db_(std::move(db)) {}
+    : path_(std::move(path)),
+      append_context_(absl::StrCat(path_, ": append")),
+      retain_micros_(retain_micros),
+      db_(std::move(db)) {}
 
 RateLimitDb::~RateLimitDb() {
   absl::MutexLock lock(&mu_);
@@ -87,7 +90,7 @@ absl::StatusOr<std::vector<RateLimitGrant>> RateLimitDb::LoadAfter(int64_t after
 
 absl::Status RateLimitDb::Append(absl::string_view name, int64_t at_micros, int64_t count) {
   absl::MutexLock lock(&mu_);
-  return RunSqlite(absl::StrCat(path_, ": append"), [&] {
+  return RunSqlite(append_context_, [&] {
     insert_->bindNoCopy(1, name.data(), static_cast<int>(name.size()));
     insert_->bind(2, static_cast<int64_t>(at_micros));
     insert_->bind(3, static_cast<int64_t>(count));

@@ -90,6 +90,7 @@ class RateLimitDb final : public RateLimitJournal {
   RateLimitDb(std::string path, std::unique_ptr<SQLite::Database> db, int64_t retain_micros);
 
   const std::string path_;
+  const std::string append_context_;  // "<path>: append", built once: Append runs per call
   const int64_t retain_micros_;
   absl::Mutex mu_;
   std::unique_ptr<SQLite::Database> db_ ABSL_GUARDED_BY(mu_);
