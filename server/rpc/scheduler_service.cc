@@ -359,8 +359,9 @@ SchedulerServiceImpl::SchedulerServiceImpl(scheduler::Scheduler* scheduler,
     : scheduler_(scheduler), limiter_(limiter) {}
 
 template <typename Apply>
-grpc::ServerUnaryReactor* SchedulerServiceImpl::ApplyThenSync(grpc::CallbackServerContext* context,
-                                                              Apply apply) {
+grpc::ServerUnaryReactor* SchedulerServiceImpl::ApplyThenSync(
+    grpc::CallbackServerContext* context, Apply apply,
+    absl::AnyInvocable<void(const absl::Status&)> on_unwritten) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   absl::Status applied = apply();
   if (!applied.ok()) {
@@ -371,7 +372,10 @@ grpc::ServerUnaryReactor* SchedulerServiceImpl::ApplyThenSync(grpc::CallbackServ
   // disk. This thread writes the group when no commit is under way (one fsync, no thread hop);
   // otherwise the commit joins the next group and its leader finishes the call. Not skipped
   // when the call was cancelled meanwhile: the change is made, so it is written.
-  scheduler_->SyncAsync(/*may_lead=*/true, [context, reactor](absl::Status synced) {
+  scheduler_->SyncAsync(/*may_lead=*/true, [context, reactor, on_unwritten = std::move(
+                                                                  on_unwritten)](
+                                               absl::Status synced) mutable {
+    if (!synced.ok() && on_unwritten) on_unwritten(synced);
     FinishWithStatus(context, reactor, synced);
   });
   return reactor;
@@ -384,22 +388,19 @@ void SchedulerServiceImpl::EndStreams() {
 grpc::ServerUnaryReactor* SchedulerServiceImpl::CreateRun(grpc::CallbackServerContext* context,
                                                           const v1::CreateRunRequest* request,
                                                           v1::CreateRunResponse* response) {
-  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  absl::StatusOr<sc::RunInfo> run = scheduler_->ApplyCreateRun(FromProto(*request));
-  if (!run.ok()) {
-    FinishWithStatus(context, reactor, run.status());
-    return reactor;
-  }
-  response->set_run_id(run->run_id);
-  ToProto(*run, response->mutable_run());
-  // As ApplyThenSync; a run whose creation cannot be written is abandoned (cancelled) before
-  // the caller hears of the error, so that no worker runs it after the caller fell back.
-  scheduler_->SyncAsync(/*may_lead=*/true, [this, context, reactor, run_id = run->run_id](
-                                               absl::Status synced) {
-    if (!synced.ok()) scheduler_->AbandonRun(run_id, synced);
-    FinishWithStatus(context, reactor, synced);
-  });
-  return reactor;
+  // A run whose creation cannot be written is abandoned (cancelled) before the caller hears of
+  // the error, so that no worker runs it after the caller fell back.
+  return ApplyThenSync(
+      context,
+      [this, request, response]() -> absl::Status {
+        ASSIGN_OR_RETURN(sc::RunInfo run, scheduler_->ApplyCreateRun(FromProto(*request)));
+        response->set_run_id(run.run_id);
+        ToProto(run, response->mutable_run());
+        return absl::OkStatus();
+      },
+      [this, response](const absl::Status& why) {
+        scheduler_->AbandonRun(response->run_id(), why);
+      });
 }
 
 grpc::ServerUnaryReactor* SchedulerServiceImpl::GetRun(grpc::CallbackServerContext* context,

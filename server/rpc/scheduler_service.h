@@ -32,6 +32,8 @@
 
 #include <cstddef>
 
+#include "absl/functional/any_invocable.h"
+#include "absl/status/status.h"
 #include "fast_crewai/v1/scheduler.grpc.pb.h"
 #include "server/scheduler/rate_limiter.h"
 #include "server/scheduler/scheduler.h"
@@ -87,9 +89,12 @@ class SchedulerServiceImpl final : public v1::SchedulerService::CallbackService 
 
  private:
   // Runs `apply` (an Apply* call of the core filling the response) inline; on success finishes
-  // the call once Scheduler::SyncAsync reports the change durable.
+  // the call once Scheduler::SyncAsync reports the change durable. When the commit fails,
+  // `on_unwritten(error)` (if any) runs before the call finishes with the error.
   template <typename Apply>
-  grpc::ServerUnaryReactor* ApplyThenSync(grpc::CallbackServerContext* context, Apply apply);
+  grpc::ServerUnaryReactor* ApplyThenSync(
+      grpc::CallbackServerContext* context, Apply apply,
+      absl::AnyInvocable<void(const absl::Status&)> on_unwritten = nullptr);
 
   scheduler::Scheduler* const scheduler_;
   scheduler::RateLimiter* const limiter_;
