@@ -101,6 +101,15 @@ struct Node {
   bool dirty = false;      // in dirty_nodes_
 };
 
+struct Run;
+
+// What a lease id names: "<run_id>/<node index>/<attempt>".
+struct LeaseRef {
+  Run* run = nullptr;
+  int index = 0;
+  int attempt = 0;
+};
+
 struct Run {
   int64_t seq = 0;
   std::string id;
@@ -435,10 +444,23 @@ class SchedulerImpl final : public Scheduler {
   void MarkRunDirty(Run& r) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void NoteDeadline(int64_t at) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
+  // The run, node and attempt `lease_id` names, held or not; NOT_FOUND for a malformed id,
+  // an unknown run, node or attempt.
+  absl::StatusOr<LeaseRef> Locate(absl::string_view lease_id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // The held lease `lease_id` names, or why it is not held. A lease past its expiry that
   // Tick() has not seen yet is lapsed here.
   absl::StatusOr<std::pair<Run*, int>> Resolve(absl::string_view lease_id, int64_t now,
                                                Mutation& m) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Whether `lease_id` is no longer held because this very call was applied already: the
+  // node succeeded with this attempt and `output`, or it failed with this attempt and
+  // `error` (for good, or put back for a retry that has not been leased yet). A worker that
+  // repeats CompleteNode/FailNode because it never heard the answer (the reply was lost, or
+  // the commit failed and a later one wrote the change) then gets the answer, not an error.
+  // Returns the lease's run then, else nullptr.
+  const Run* RepeatedCompletion(absl::string_view lease_id, const std::string& output)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  const Run* RepeatedFailure(absl::string_view lease_id, const std::string& error,
+                             bool* will_retry) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   RunInfo InfoOf(const Run& r) const ABSL_SHARED_LOCKS_REQUIRED(mu_);
   NodeInfo NodeInfoOf(const Run& r, int i, bool payload, bool output) const
@@ -907,8 +929,7 @@ Run* SchedulerImpl::FindRun(absl::string_view run_id) {
   return it == by_id_.end() ? nullptr : it->second;
 }
 
-absl::StatusOr<std::pair<Run*, int>> SchedulerImpl::Resolve(absl::string_view lease_id,
-                                                            int64_t now, Mutation& m) {
+absl::StatusOr<LeaseRef> SchedulerImpl::Locate(absl::string_view lease_id) {
   if (lease_id.empty()) return absl::InvalidArgumentError("lease_id: must not be empty");
   const auto unknown = [&] {
     return absl::NotFoundError(absl::StrCat("lease_id: unknown lease ", Quote(lease_id)));
@@ -917,19 +938,28 @@ absl::StatusOr<std::pair<Run*, int>> SchedulerImpl::Resolve(absl::string_view le
   if (slash2 == absl::string_view::npos || slash2 == 0) return unknown();
   const size_t slash1 = lease_id.rfind('/', slash2 - 1);
   if (slash1 == absl::string_view::npos) return unknown();
-  int index = 0, attempt = 0;
-  if (!absl::SimpleAtoi(lease_id.substr(slash1 + 1, slash2 - slash1 - 1), &index) ||
-      !absl::SimpleAtoi(lease_id.substr(slash2 + 1), &attempt)) {
+  LeaseRef ref;
+  if (!absl::SimpleAtoi(lease_id.substr(slash1 + 1, slash2 - slash1 - 1), &ref.index) ||
+      !absl::SimpleAtoi(lease_id.substr(slash2 + 1), &ref.attempt)) {
     return unknown();
   }
-  Run* r = FindRun(lease_id.substr(0, slash1));
-  if (r == nullptr) {
+  ref.run = FindRun(lease_id.substr(0, slash1));
+  if (ref.run == nullptr) {
     return absl::NotFoundError(absl::StrCat("lease_id: unknown lease ", Quote(lease_id),
                                             " (its run does not exist or was deleted)"));
   }
-  if (index < 0 || index >= static_cast<int>(r->nodes.size())) return unknown();
+  if (ref.index < 0 || ref.index >= static_cast<int>(ref.run->nodes.size())) return unknown();
+  if (ref.attempt < 1 || ref.attempt > ref.run->nodes[ref.index].attempts) return unknown();
+  return ref;
+}
+
+absl::StatusOr<std::pair<Run*, int>> SchedulerImpl::Resolve(absl::string_view lease_id,
+                                                            int64_t now, Mutation& m) {
+  ASSIGN_OR_RETURN(const LeaseRef ref, Locate(lease_id));
+  Run* r = ref.run;
+  const int index = ref.index;
+  const int attempt = ref.attempt;
   Node& node = r->nodes[index];
-  if (attempt < 1 || attempt > node.attempts) return unknown();
   if (node.state == NodeState::kLeased && node.attempts == attempt) {
     if (now < node.lease_expiry) return std::make_pair(r, index);
     Lapse(*r, index, now, m);  // expired, Tick() has not seen it yet
@@ -960,6 +990,37 @@ absl::StatusOr<std::pair<Run*, int>> SchedulerImpl::Resolve(absl::string_view le
       break;
   }
   return absl::FailedPreconditionError(absl::StrCat(prefix, "node state changed"));
+}
+
+const Run* SchedulerImpl::RepeatedCompletion(absl::string_view lease_id,
+                                             const std::string& output) {
+  absl::StatusOr<LeaseRef> ref = Locate(lease_id);
+  if (!ref.ok()) return nullptr;
+  const Node& node = ref->run->nodes[ref->index];
+  // A node succeeds only on its latest attempt, and stays succeeded (also across a restart).
+  const bool repeated = node.state == NodeState::kSucceeded && node.attempts == ref->attempt &&
+                        node.output != nullptr && *node.output == output;
+  return repeated ? ref->run : nullptr;
+}
+
+const Run* SchedulerImpl::RepeatedFailure(absl::string_view lease_id, const std::string& error,
+                                          bool* will_retry) {
+  absl::StatusOr<LeaseRef> ref = Locate(lease_id);
+  if (!ref.ok()) return nullptr;
+  const Node& node = ref->run->nodes[ref->index];
+  if (node.attempts != ref->attempt || node.error != error) return nullptr;
+  if (node.state == NodeState::kFailed &&
+      (node.lease_end == LeaseEnd::kFailed || node.lease_end == LeaseEnd::kNone)) {
+    // kNone: the failure was read back from scheduler.db after a restart.
+    *will_retry = false;
+    return ref->run;
+  }
+  if (node.lease_end == LeaseEnd::kRetried &&
+      (node.state == NodeState::kReady || node.state == NodeState::kBlocked)) {
+    *will_retry = true;
+    return ref->run;
+  }
+  return nullptr;
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1383,6 +1444,10 @@ absl::StatusOr<RunInfo> SchedulerImpl::ApplyCompleteNode(absl::string_view lease
     if (held.ok()) {
       Succeed(*held->first, held->second, std::move(shared), now, m);
       result = InfoOf(*held->first);
+    } else if (const Run* done = absl::IsFailedPrecondition(held.status())
+                                     ? RepeatedCompletion(lease_id, *shared)
+                                     : nullptr) {
+      result = InfoOf(*done);  // a repeat of the call that completed it: the same answer
     } else {
       result = held.status();
     }
@@ -1416,6 +1481,12 @@ absl::StatusOr<FailResult> SchedulerImpl::ApplyFailNode(absl::string_view lease_
         FailForGood(r, i, std::move(error), LeaseEnd::kFailed, now, m);
       }
       out.run = InfoOf(r);
+      result = std::move(out);
+    } else if (FailResult out; const Run* done = absl::IsFailedPrecondition(held.status())
+                                                     ? RepeatedFailure(lease_id, error,
+                                                                       &out.will_retry)
+                                                     : nullptr) {
+      out.run = InfoOf(*done);  // a repeat of the call that failed it: the same answer
       result = std::move(out);
     } else {
       result = held.status();

@@ -27,7 +27,10 @@
 // Lease ids are "<run_id>/<node index>/<attempt>": a lease is held when its node is LEASED
 // with that attempt. Anything else with a known run is FAILED_PRECONDITION (the message
 // says why: completed, failed, lapsed, cancelled, superseded, lost in a daemon restart);
-// an unknown run (or a malformed id) is NOT_FOUND.
+// an unknown run (or a malformed id) is NOT_FOUND. The one exception makes CompleteNode and
+// FailNode safe to retry: the repeat of the call that ended the lease (same lease, same
+// output or error; for a retryable failure, until the node is leased again) gets that call's
+// answer.
 //
 // Durability. State changes are made in memory first (so a newly ready node reaches a parked
 // worker without waiting for the disk), then written to <data_dir>/scheduler.db by group

@@ -264,6 +264,34 @@ TEST_F(SchedulerServiceTest, ARunWhoseCreationCannotBeWrittenIsAnErrorAndCancell
   ASSERT_TRUE(Create({Node("b")}, &response).ok()) << "the next commit works";
 }
 
+// A worker whose CompleteNode got an error repeats it: the repeat is answered OK once the
+// completion is on disk, instead of "completed already" (the failed call's change was kept
+// in memory).
+TEST_F(SchedulerServiceTest, ACompletionWhoseCommitFailedIsAnsweredWhenTheWorkerRepeatsIt) {
+  v1::CreateRunResponse created;
+  ASSERT_TRUE(Create({Node("a")}, &created).ok());
+  v1::LeaseNodesResponse leased;
+  ASSERT_TRUE(Lease(&leased).ok());
+  ASSERT_EQ(leased.leases_size(), 1);
+  const std::string lease_id = leased.leases(0).lease_id();
+
+  fail_next_commit_ = true;
+  grpc::Status failed = Complete(lease_id, "the output");
+  ASSERT_FALSE(failed.ok());
+  EXPECT_THAT(failed.error_message(), HasSubstr("disk on fire"));
+
+  v1::CompleteNodeResponse repeated;
+  grpc::Status status = Complete(lease_id, "the output", &repeated);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_EQ(repeated.run().state(), v1::RUN_STATE_SUCCEEDED);
+  SQLite::Database raw(scheduler_->path(), SQLite::OPEN_READONLY);
+  EXPECT_EQ(raw.execAndGet("SELECT output FROM nodes").getString(), "the output");
+
+  grpc::Status other = Complete(lease_id, "another output");
+  EXPECT_EQ(other.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_THAT(other.error_message(), HasSubstr("completed already"));
+}
+
 TEST_F(SchedulerServiceTest, ParkedLeaseNodesIsAnsweredByCreateRun) {
   v1::LeaseNodesResponse leased;
   grpc::Status status;

@@ -226,6 +226,67 @@ TEST_F(SchedulerTest, CompletingTwiceOrAnUnknownLeaseFails) {
             "ok");
 }
 
+// A worker repeats CompleteNode/FailNode when it did not hear the answer (a lost reply, or a
+// failed commit whose change a later commit wrote): the repeat of the very call gets the
+// answer the call had, also after a restart; anything else about an ended lease is refused.
+TEST_F(SchedulerTest, RepeatingTheCallThatEndedALeaseGetsTheSameAnswer) {
+  RunSpec spec = Spec({Node("a"), Node("b"), Node("c"), Node("d")});
+  spec.max_attempts = 2;
+  RunInfo run = Create(spec);
+  LeaseGrant a = LeaseOne();
+  LeaseGrant b = LeaseOne();
+  LeaseGrant c = LeaseOne();
+  ASSERT_OK_AND_ASSIGN(RunInfo completed, scheduler_->CompleteNode(a.lease_id, "A"));
+  ASSERT_OK_AND_ASSIGN(RunInfo repeated, scheduler_->CompleteNode(a.lease_id, "A"));
+  EXPECT_EQ(repeated.counts.succeeded, 1);
+  EXPECT_EQ(repeated.counts.leased, completed.counts.leased);
+  EXPECT_EQ(*GetNode(run.run_id, "a").output, "A");
+
+  ASSERT_OK_AND_ASSIGN(FailResult failed, scheduler_->FailNode(b.lease_id, "fatal", false));
+  ASSERT_OK_AND_ASSIGN(FailResult failed_again, scheduler_->FailNode(b.lease_id, "fatal", false));
+  EXPECT_FALSE(failed_again.will_retry);
+  EXPECT_EQ(failed_again.run.counts.failed, 1);
+
+  ASSERT_OK_AND_ASSIGN(FailResult retry, scheduler_->FailNode(c.lease_id, "flaky", true));
+  ASSERT_TRUE(retry.will_retry);
+  ASSERT_OK_AND_ASSIGN(FailResult retry_again, scheduler_->FailNode(c.lease_id, "flaky", true));
+  EXPECT_TRUE(retry_again.will_retry);
+  EXPECT_EQ(GetNode(run.run_id, "c").attempts, 1) << "a repeat must not use an attempt";
+
+  // Not the same call: refused as before.
+  EXPECT_THAT(scheduler_->CompleteNode(a.lease_id, "other output"),
+              StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("completed already")));
+  EXPECT_THAT(scheduler_->FailNode(a.lease_id, "A", false),
+              StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("completed already")));
+  EXPECT_THAT(scheduler_->CompleteNode(b.lease_id, "fatal"),
+              StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("failed already")));
+  EXPECT_THAT(scheduler_->FailNode(b.lease_id, "other error", false),
+              StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("failed already")));
+
+  // Once the retried node is leased again, its old lease's repeat is refused (the answer
+  // would no longer be true: the node is running again).
+  LeaseGrant c2 = LeaseOne();
+  ASSERT_EQ(c2.node_id, "c");
+  EXPECT_THAT(scheduler_->FailNode(c.lease_id, "flaky", true),
+              StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("leased again")));
+
+  // A lapsed lease is not a repeat, whatever the worker says.
+  LeaseGrant d = LeaseOne();
+  clock_.Advance(absl::Minutes(10));
+  scheduler_->Tick();
+  EXPECT_THAT(scheduler_->FailNode(d.lease_id, GetNode(run.run_id, "d").error, true),
+              StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("lapsed")));
+
+  // After a restart (state read back from scheduler.db) the repeats still get their answer.
+  Reopen();
+  ASSERT_OK_AND_ASSIGN(RunInfo after_restart, scheduler_->CompleteNode(a.lease_id, "A"));
+  EXPECT_EQ(after_restart.counts.succeeded, 1);
+  ASSERT_OK_AND_ASSIGN(FailResult failed_after, scheduler_->FailNode(b.lease_id, "fatal", false));
+  EXPECT_FALSE(failed_after.will_retry);
+  EXPECT_THAT(scheduler_->CompleteNode(a.lease_id, "other output"),
+              StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("no longer held")));
+}
+
 TEST_F(SchedulerTest, OversizedOutputIsRefusedAndTheLeaseStaysHeld) {
   Create(Spec({Node("a")}));
   LeaseGrant a = LeaseOne();

@@ -166,7 +166,9 @@ class SchedulerServiceServicer(object):
     def CompleteNode(self, request, context):
         """Ends a lease with the node's output. FAILED_PRECONDITION when the lease lapsed, was
         completed or failed already, or its run was cancelled; NOT_FOUND for an unknown lease id;
-        RESOURCE_EXHAUSTED for an output over the payload limit (the lease stays held).
+        RESOURCE_EXHAUSTED for an output over the payload limit (the lease stays held). Safe to
+        retry: repeating the call that completed the lease (same lease, same output) is answered
+        as that call was, once the completion is on disk.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -174,7 +176,8 @@ class SchedulerServiceServicer(object):
 
     def FailNode(self, request, context):
         """Ends a lease with an error. A retryable failure puts the node back while attempts remain;
-        otherwise the node fails, the nodes depending on it are cancelled and the run fails.
+        otherwise the node fails, the nodes depending on it are cancelled and the run fails. Safe
+        to retry like CompleteNode (same lease, same error), until a retried node is leased again.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
