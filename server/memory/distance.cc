@@ -10,6 +10,8 @@
 
 #include <immintrin.h>
 
+#include <algorithm>
+#include <cmath>
 #include <cstddef>
 #include <cstdint>
 #include <vector>
@@ -40,6 +42,25 @@ int32_t DotU8I16Scalar(const int16_t* w, const uint8_t* codes, size_t n) {
   int32_t sum = 0;
   for (size_t i = 0; i < n; ++i) sum += static_cast<int32_t>(w[i]) * codes[i];
   return sum;
+}
+
+bool EncodeU8Scalar(const float* row, const float* min, const float* step, const float* inv_step,
+                    uint8_t* codes, size_t n, float* norm) {
+  bool outlier = false;
+  float sum = 0.0f;
+  for (size_t i = 0; i < n; ++i) {
+    const float t = (row[i] - min[i]) * inv_step[i];
+    // Clamping first and rounding then gives the same code as the other order for bounds
+    // that are integers, and keeps the conversion in range whatever t is.
+    const float clamped = std::min(std::max(t, 0.0f), 255.0f);
+    const auto code = static_cast<uint8_t>(std::lrintf(clamped));
+    codes[i] = code;
+    outlier |= t < -0.5f || t > 255.5f || (step[i] == 0.0f && row[i] != min[i]);
+    const float decoded = step[i] * static_cast<float>(code);
+    sum += decoded * decoded;
+  }
+  *norm = sum;
+  return outlier;
 }
 
 // ---------------------------------------------------------------------------------------
@@ -101,6 +122,45 @@ __attribute__((target("avx2"))) int32_t DotU8I16Avx2(const int16_t* w, const uin
   return _mm_cvtsi128_si32(s);
 }
 
+// 16 values per step: two registers of 8, converted with the MXCSR rounding (half to even,
+// as lrintf), packed to bytes in order.
+__attribute__((target("avx2,fma"))) bool EncodeU8Avx2(const float* row, const float* min,
+                                                      const float* step, const float* inv_step,
+                                                      uint8_t* codes, size_t n, float* norm) {
+  const __m256 zero = _mm256_setzero_ps();
+  const __m256 top = _mm256_set1_ps(255.0f);
+  const __m256 below = _mm256_set1_ps(-0.5f);
+  const __m256 above = _mm256_set1_ps(255.5f);
+  __m256 out = _mm256_setzero_ps();  // lanes set where a value is an outlier
+  __m256 acc0 = _mm256_setzero_ps();
+  __m256 acc1 = _mm256_setzero_ps();
+  const auto encode8 = [&](size_t i, __m256& acc) __attribute__((target("avx2,fma"))) {
+    const __m256 r = _mm256_loadu_ps(row + i);
+    const __m256 lo = _mm256_loadu_ps(min + i);
+    const __m256 st = _mm256_loadu_ps(step + i);
+    const __m256 t = _mm256_mul_ps(_mm256_sub_ps(r, lo), _mm256_loadu_ps(inv_step + i));
+    const __m256i code = _mm256_cvtps_epi32(_mm256_min_ps(_mm256_max_ps(t, zero), top));
+    out = _mm256_or_ps(out, _mm256_cmp_ps(t, below, _CMP_LT_OQ));
+    out = _mm256_or_ps(out, _mm256_cmp_ps(t, above, _CMP_GT_OQ));
+    out = _mm256_or_ps(out, _mm256_and_ps(_mm256_cmp_ps(st, zero, _CMP_EQ_OQ),
+                                          _mm256_cmp_ps(r, lo, _CMP_NEQ_OQ)));
+    const __m256 decoded = _mm256_mul_ps(st, _mm256_cvtepi32_ps(code));
+    acc = _mm256_fmadd_ps(decoded, decoded, acc);
+    return code;
+  };
+  for (size_t i = 0; i < n; i += 16) {  // n is a multiple of 16
+    const __m256i a = encode8(i, acc0);
+    const __m256i b = encode8(i + 8, acc1);
+    // int32 -> int16: [a0-3 b0-3 | a4-7 b4-7]; restore the order, then int16 -> uint8.
+    const __m256i words = _mm256_permute4x64_epi64(_mm256_packs_epi32(a, b), 0xD8);
+    const __m128i bytes = _mm_packus_epi16(_mm256_castsi256_si128(words),
+                                           _mm256_extracti128_si256(words, 1));
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(codes + i), bytes);
+  }
+  *norm = HorizontalSum256(_mm256_add_ps(acc0, acc1));
+  return _mm256_movemask_ps(out) != 0;
+}
+
 // ---------------------------------------------------------------------------------------
 // AVX-512 (F for floats, BW for 16-bit integers): 16 floats per register (one cache line).
 
@@ -142,9 +202,10 @@ __attribute__((target("avx512f,avx512bw"))) int32_t DotU8I16Avx512(const int16_t
   return _mm512_reduce_add_epi32(_mm512_add_epi32(acc0, acc1));
 }
 
-constexpr Kernels kScalar{"scalar", &L2SquaredScalar, &DotU8I16Scalar};
-constexpr Kernels kAvx2{"avx2", &L2SquaredAvx2, &DotU8I16Avx2};
-constexpr Kernels kAvx512{"avx512", &L2SquaredAvx512, &DotU8I16Avx512};
+constexpr Kernels kScalar{"scalar", &L2SquaredScalar, &DotU8I16Scalar, &EncodeU8Scalar};
+constexpr Kernels kAvx2{"avx2", &L2SquaredAvx2, &DotU8I16Avx2, &EncodeU8Avx2};
+// Encoding is not on the search path; every AVX-512 CPU also has AVX2 and FMA.
+constexpr Kernels kAvx512{"avx512", &L2SquaredAvx512, &DotU8I16Avx512, &EncodeU8Avx2};
 
 bool CpuHasAvx2() {
   __builtin_cpu_init();

@@ -32,6 +32,14 @@ struct Kernels {
   // REQUIRES: n % kCodesPerBlock == 0 and n * 255 * max|weights[i]| < 2^31 (no overflow;
   // see MaxDotWeight).
   int32_t (*dot_u8_i16)(const int16_t* weights, const uint8_t* codes, size_t n);
+  // Scalar-quantizes one padded row: codes[i] = round((row[i] - min[i]) * inv_step[i])
+  // (half to even) clamped to [0, 255], and 0 where step[i] == 0 (inv_step[i] must be 0
+  // there). Sets *norm to sum_i (step[i] * codes[i])^2 (float32, summation order per variant)
+  // and returns whether any value lies outside what its code can stand for: t < -0.5 or
+  // t > 255.5, or row[i] != min[i] where step[i] == 0.
+  // REQUIRES: n % kFloatsPerBlock == 0; every value finite.
+  bool (*encode_u8)(const float* row, const float* min, const float* step, const float* inv_step,
+                    uint8_t* codes, size_t n, float* norm);
 };
 
 // The largest |weight| for which dot_u8_i16 over `n` codes cannot overflow int32.

@@ -292,29 +292,11 @@ void NamespaceIndex::DropQuantizer() { quantizer_ = Quantizer{}; }
 
 void NamespaceIndex::EncodeRow(uint32_t slot) {
   Quantizer& q = quantizer_;
-  const float* row = vectors_.Row(slot);
-  uint8_t* codes = q.codes.Row(slot);
-  bool outlier = false;
   float norm = 0.0f;
-  for (int i = 0; i < dim_; ++i) {
-    if (q.step[i] == 0.0f) {
-      codes[i] = 0;
-      if (row[i] != q.min[i]) outlier = true;
-      continue;
-    }
-    const float t = (row[i] - q.min[i]) * q.inv_step[i];
-    long r = std::lrintf(t);
-    if (r < 0) {
-      r = 0;
-      if (t < -0.5f) outlier = true;
-    } else if (r > 255) {
-      r = 255;
-      if (t > 255.5f) outlier = true;
-    }
-    codes[i] = static_cast<uint8_t>(r);
-    const float decoded = q.step[i] * static_cast<float>(r);
-    norm += decoded * decoded;
-  }
+  // Over the float row's padding too: zero values, min and step there give code 0, no outlier.
+  const bool outlier =
+      kernels_.encode_u8(vectors_.Row(slot), q.min.data(), q.step.data(), q.inv_step.data(),
+                         q.codes.Row(slot), vectors_.stride(), &norm);
   q.code_norm[slot] = norm;
   if (outlier != static_cast<bool>(q.outlier[slot])) {
     q.outlier[slot] = outlier ? 1 : 0;
