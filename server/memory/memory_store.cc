@@ -350,10 +350,7 @@ MemoryStoreImpl::Namespace* MemoryStoreImpl::FindNamespace(absl::string_view ns)
 // Group commit
 
 absl::Status MemoryStoreImpl::Submit(Writer* w) {
-  return writers_.Submit(w, Closed(), [this](const std::vector<Writer*>& group) {
-    absl::MutexLock leader(&leader_mu_);
-    ProcessGroup(group);
-  });
+  return writers_.Submit(w, Closed());  // processed as EnableAsync was told (constructor)
 }
 
 void MemoryStoreImpl::SubmitAsync(std::unique_ptr<AsyncWrite> write, bool may_lead) {

@@ -16,6 +16,8 @@
 //       ProcessGroup(group);  // sets each member's status; must not throw
 //     });
 //   }
+// A store that also has callback writers gives that `process` once, to EnableAsync, and its
+// blocking writers use Submit(w, closed_status).
 //
 // Callback writers (SubmitAsync): a caller that must not block (a gRPC reactor) queues its
 // writer and returns at once; the writer's `complete` runs once its group is processed. Such
@@ -96,6 +98,12 @@ class GroupCommitQueue {
     async_process_ = std::move(process);
   }
 
+  // Submit with the `process` given to EnableAsync, so that a store that has both kinds of
+  // writers says once how a group is processed. REQUIRES: EnableAsync was called.
+  absl::Status Submit(W* w, const absl::Status& closed_status) ABSL_LOCKS_EXCLUDED(mu_) {
+    return Submit(w, closed_status, Process());
+  }
+
   // Queues callback writer `w` and returns without waiting for its group (see the file
   // comment). When the queue was empty and `may_lead`, this thread processes w's group before
   // returning. After CloseAndDrain, sets w->status to `closed_status` and completes it at once.
@@ -144,6 +152,12 @@ class GroupCommitQueue {
   int64_t pending() const { return pending_.load(std::memory_order_relaxed); }
 
  private:
+  // The `process` given to EnableAsync (a copy: it is read under mu_).
+  std::function<void(const std::vector<W*>&)> Process() ABSL_LOCKS_EXCLUDED(mu_) {
+    absl::MutexLock lock(&mu_);
+    return async_process_;
+  }
+
   // Whether W is a callback writer type (has `complete`).
   static constexpr bool kHasAsync = requires(W * w) { w->complete(); };
 
@@ -180,11 +194,7 @@ class GroupCommitQueue {
   // (Handing the next group to another executor thread first, so its commit overlaps these
   // completions, cost more CPU and context switches per write than it saved on 2 cores.)
   void Lead(W* head, bool one_group) ABSL_LOCKS_EXCLUDED(mu_) {
-    std::function<void(const std::vector<W*>&)> process;
-    {
-      absl::MutexLock lock(&mu_);
-      process = async_process_;
-    }
+    const std::function<void(const std::vector<W*>&)> process = Process();
     std::vector<W*> group;
     std::vector<W*> completed;
     while (head != nullptr) {

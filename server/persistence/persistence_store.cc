@@ -267,10 +267,7 @@ void PersistenceStoreImpl::IndexTask(const std::string& task_id, const std::stri
 // Group commit
 
 absl::Status PersistenceStoreImpl::Submit(Writer* w) {
-  return writers_.Submit(w, Closed(), [this](const std::vector<Writer*>& group) {
-    absl::MutexLock leader(&leader_mu_);
-    ProcessGroup(group);
-  });
+  return writers_.Submit(w, Closed());  // processed as EnableAsync was told (constructor)
 }
 
 void PersistenceStoreImpl::ProcessGroup(const std::vector<Writer*>& writers) {

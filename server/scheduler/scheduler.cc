@@ -1674,10 +1674,7 @@ SchedulerStats SchedulerImpl::GetStats() {
 
 absl::Status SchedulerImpl::Persist() {
   Writer w;
-  return writers_.Submit(&w, Closed(), [this](const std::vector<Writer*>& group) {
-    absl::MutexLock leader(&leader_mu_);
-    ProcessGroup(group);
-  });
+  return writers_.Submit(&w, Closed());  // processed as EnableAsync was told (constructor)
 }
 
 void SchedulerImpl::SyncAsync(bool may_lead, absl::AnyInvocable<void(absl::Status)> done) {
