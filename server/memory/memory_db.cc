@@ -49,6 +49,36 @@ constexpr const char* kMigrations[] = {
         PRIMARY KEY (ns_id, id)
       );
     )sql",
+    // 1 -> 2: records keyed by seq (the rowid, kept), no index on the random ids.
+    R"sql(
+      CREATE TABLE records_v2 (
+        seq INTEGER PRIMARY KEY,
+        ns_id INTEGER NOT NULL REFERENCES namespaces(ns_id),
+        id TEXT NOT NULL,
+        content TEXT NOT NULL,
+        scope TEXT NOT NULL,
+        categories TEXT NOT NULL,
+        metadata TEXT NOT NULL,
+        importance REAL NOT NULL,
+        created_at TEXT NOT NULL,
+        created_at_micros INTEGER NOT NULL,
+        last_accessed TEXT NOT NULL,
+        last_accessed_micros INTEGER NOT NULL,
+        source TEXT,
+        private INTEGER NOT NULL,
+        embedding BLOB NOT NULL
+      );
+      INSERT INTO records_v2(seq, ns_id, id, content, scope, categories, metadata, importance,
+                             created_at, created_at_micros, last_accessed,
+                             last_accessed_micros, source, private, embedding)
+        SELECT rowid, ns_id, id, content, scope, categories, metadata, importance, created_at,
+               created_at_micros, last_accessed, last_accessed_micros, source, private,
+               embedding
+        FROM records ORDER BY rowid;
+      DROP TABLE records;
+      ALTER TABLE records_v2 RENAME TO records;
+      CREATE INDEX records_by_namespace ON records(ns_id);
+    )sql",
 };
 static_assert(std::size(kMigrations) == kMemoryDbSchemaVersion);
 
@@ -115,23 +145,21 @@ absl::Status MemoryDb::Prepare() {
     upsert_ = std::make_unique<SQLite::Statement>(*db_, R"sql(
         INSERT INTO records(ns_id, id, content, scope, categories, metadata, importance,
                             created_at, created_at_micros, last_accessed,
-                            last_accessed_micros, source, private, embedding)
-        VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-        ON CONFLICT(ns_id, id) DO UPDATE SET
-          content = excluded.content, scope = excluded.scope,
+                            last_accessed_micros, source, private, embedding, seq)
+        VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+        ON CONFLICT(seq) DO UPDATE SET
+          ns_id = excluded.ns_id, id = excluded.id, content = excluded.content, scope = excluded.scope,
           categories = excluded.categories, metadata = excluded.metadata,
           importance = excluded.importance, created_at = excluded.created_at,
           created_at_micros = excluded.created_at_micros,
           last_accessed = excluded.last_accessed,
           last_accessed_micros = excluded.last_accessed_micros, source = excluded.source,
           private = excluded.private, embedding = excluded.embedding)sql");
-    delete_ =
-        std::make_unique<SQLite::Statement>(*db_, "DELETE FROM records WHERE ns_id = ? AND id = ?");
+    delete_ = std::make_unique<SQLite::Statement>(*db_, "DELETE FROM records WHERE seq = ?");
     delete_all_ = std::make_unique<SQLite::Statement>(*db_, "DELETE FROM records WHERE ns_id = ?");
     touch_ = std::make_unique<SQLite::Statement>(
         *db_,
-        "UPDATE records SET last_accessed = ?, last_accessed_micros = ? "
-        "WHERE ns_id = ? AND id = ?");
+        "UPDATE records SET last_accessed = ?, last_accessed_micros = ? WHERE seq = ?");
   });
 }
 
@@ -153,8 +181,8 @@ absl::Status MemoryDb::Load(const std::function<absl::Status(const StoredNamespa
     SQLite::Statement q(*db_, R"sql(
         SELECT ns_id, id, content, scope, categories, metadata, importance, created_at,
                created_at_micros, last_accessed, last_accessed_micros, source, private,
-               embedding
-        FROM records)sql");
+               embedding, seq
+        FROM records ORDER BY seq)sql");
     while (callback_status.ok() && q.executeStep()) {
       const int64_t ns_id = q.getColumn(0).getInt64();
       PreparedRecord prepared;
@@ -199,6 +227,7 @@ absl::Status MemoryDb::Load(const std::function<absl::Status(const StoredNamespa
       }
       r.embedding.resize(static_cast<size_t>(bytes) / sizeof(float));
       if (bytes > 0) std::memcpy(r.embedding.data(), blob.getBlob(), static_cast<size_t>(bytes));
+      prepared.row = q.getColumn(14).getInt64();
       callback_status = on_record(ns_id, std::move(prepared));
     }
   });
@@ -253,12 +282,12 @@ absl::Status MemoryDb::Write(const std::vector<const MemoryOp*>& ops) {
           static const float kNoEmbedding = 0;
           st->bindNoCopy(14, r.embedding.empty() ? &kNoEmbedding : r.embedding.data(),
                          static_cast<int>(r.embedding.size() * sizeof(float)));
+          st->bind(15, op->record->row);
           break;
         }
         case MemoryOp::Kind::kDelete:
           st = delete_.get();
-          st->bind(1, op->ns_id);
-          st->bindNoCopy(2, op->id);
+          st->bind(1, op->row);
           break;
         case MemoryOp::Kind::kDeleteAll:
           st = delete_all_.get();
@@ -268,8 +297,7 @@ absl::Status MemoryDb::Write(const std::vector<const MemoryOp*>& ops) {
           st = touch_.get();
           st->bindNoCopy(1, *op->text);
           st->bind(2, op->micros);
-          st->bind(3, op->ns_id);
-          st->bindNoCopy(4, op->id);
+          st->bind(3, op->row);
           break;
       }
       st->exec();

@@ -256,6 +256,7 @@ class MemoryStoreImpl final : public MemoryStore {
   absl::Mutex leader_mu_;
   std::unique_ptr<MemoryDb> db_ ABSL_GUARDED_BY(leader_mu_);
   int64_t next_ns_id_ ABSL_GUARDED_BY(leader_mu_) = 1;
+  int64_t next_row_ ABSL_GUARDED_BY(leader_mu_) = 1;  // memory.db seq of the next new record
 
   mutable absl::Mutex ns_mu_;
   // Namespaces are never removed (a full reset empties one), so the pointers stay valid.
@@ -328,6 +329,7 @@ absl::Status MemoryStoreImpl::LoadAll() {
                                                   "\" of namespace \"", ns->name, "\" has ", size,
                                                   " dimensions, the namespace ", ns->index.dim()));
         }
+        next_row_ = std::max(next_row_, record.row + 1);
         ns->index.Upsert(std::move(record));
         return absl::OkStatus();
       });
@@ -510,7 +512,18 @@ absl::Status MemoryStoreImpl::PlanUpsert(Writer* w, Overlay* o) {
     w->ops.push_back(std::move(op));
     o->dim = w->batch_dim;
   }
+  // A record keeps its row when saved again; a new one (or one deleted earlier in the
+  // group) gets the next row.
+  std::optional<absl::ReaderMutexLock> committed;
+  if (!o->cleared && o->ns != nullptr) committed.emplace(&o->ns->mu);
   for (PreparedRecord& record : w->records) {
+    record.row = 0;
+    if (auto it = o->pending.find(record.record.id); it != o->pending.end()) {
+      if (it->second != nullptr) record.row = it->second->row;
+    } else if (committed.has_value()) {
+      record.row = o->ns->index.RowOf(record.record.id);
+    }
+    if (record.row == 0) record.row = next_row_++;
     MemoryOp op{MemoryOp::Kind::kUpsert};
     op.ns_id = o->ns_id;
     op.record = &record;
@@ -522,7 +535,7 @@ absl::Status MemoryStoreImpl::PlanUpsert(Writer* w, Overlay* o) {
 }
 
 void MemoryStoreImpl::PlanDelete(Writer* w, Overlay* o) {
-  std::vector<std::string> doomed;
+  std::vector<std::pair<std::string, int64_t>> doomed;  // id, row
   std::vector<std::string> committed;  // ids whose current version is the committed one
   auto pending_matches = [&](const PreparedRecord* r) {
     return r != nullptr && RecordMatchesFilter(*r, w->filter, w->older_than);
@@ -530,7 +543,7 @@ void MemoryStoreImpl::PlanDelete(Writer* w, Overlay* o) {
   if (!w->ids.empty()) {
     for (const std::string& id : w->ids) {  // unique
       if (auto it = o->pending.find(id); it != o->pending.end()) {
-        if (pending_matches(it->second)) doomed.push_back(id);
+        if (pending_matches(it->second)) doomed.emplace_back(id, it->second->row);
       } else if (!o->cleared && o->ns != nullptr) {
         committed.push_back(id);
       }
@@ -538,25 +551,29 @@ void MemoryStoreImpl::PlanDelete(Writer* w, Overlay* o) {
     if (!committed.empty()) {
       absl::ReaderMutexLock lock(&o->ns->mu);
       for (std::string& id : o->ns->index.FilterIds(committed, w->filter, w->older_than)) {
-        doomed.push_back(std::move(id));
+        const int64_t row = o->ns->index.RowOf(id);
+        doomed.emplace_back(std::move(id), row);
       }
     }
   } else {
     if (!o->cleared && o->ns != nullptr) {
       absl::ReaderMutexLock lock(&o->ns->mu);
       for (std::string& id : o->ns->index.MatchingIds(w->filter, w->older_than)) {
-        if (!o->pending.contains(id)) doomed.push_back(std::move(id));
+        if (o->pending.contains(id)) continue;
+        const int64_t row = o->ns->index.RowOf(id);
+        doomed.emplace_back(std::move(id), row);
       }
     }
     for (const auto& [id, record] : o->pending) {
-      if (pending_matches(record)) doomed.push_back(id);
+      if (pending_matches(record)) doomed.emplace_back(id, record->row);
     }
   }
-  for (std::string& id : doomed) {
+  for (auto& [id, row] : doomed) {
     o->pending[id] = nullptr;
     MemoryOp op{MemoryOp::Kind::kDelete};
     op.ns_id = o->ns_id;
     op.id = std::move(id);
+    op.row = row;
     w->ops.push_back(std::move(op));
   }
   w->count = static_cast<int64_t>(doomed.size());
@@ -592,17 +609,18 @@ void MemoryStoreImpl::PlanFullReset(Writer* w, Overlay* o) {
 
 void MemoryStoreImpl::PlanTouch(Writer* w, Overlay* o) {
   for (const std::string& id : w->ids) {  // unique
-    bool exists = false;
+    int64_t row = 0;  // 0: no such record
     if (auto it = o->pending.find(id); it != o->pending.end()) {
-      exists = it->second != nullptr;
+      if (it->second != nullptr) row = it->second->row;
     } else if (!o->cleared && o->ns != nullptr) {
       absl::ReaderMutexLock lock(&o->ns->mu);
-      exists = o->ns->index.Contains(id);
+      row = o->ns->index.RowOf(id);
     }
-    if (!exists) continue;
+    if (row == 0) continue;
     MemoryOp op{MemoryOp::Kind::kTouch};
     op.ns_id = o->ns_id;
     op.id = id;
+    op.row = row;
     op.text = &w->touch_text;
     op.micros = w->touch_micros;
     w->ops.push_back(std::move(op));

@@ -199,6 +199,7 @@ void NamespaceIndex::Upsert(PreparedRecord prepared) {
   }
 
   Slot& s = slots_[slot];
+  s.row = prepared.row;
   s.metadata = std::move(prepared.metadata);
   s.record = CopyWithoutEmbedding(std::move(prepared.record));
 

@@ -109,6 +109,11 @@ class NamespaceIndex {
   // ---- Reads -----------------------------------------------------------------------------
 
   bool Contains(absl::string_view id) const { return slot_by_id_.contains(id); }
+  // The memory.db row (PreparedRecord::row) of record `id`; 0 when there is no such record.
+  int64_t RowOf(absl::string_view id) const {
+    auto it = slot_by_id_.find(id);
+    return it == slot_by_id_.end() ? 0 : slots_[it->second].row;
+  }
   std::optional<Record> Get(absl::string_view id, bool with_embedding) const;
   // The ids among `ids` that exist and pass `filter` and `older_than_micros`.
   std::vector<std::string> FilterIds(const std::vector<std::string>& ids,
@@ -161,6 +166,7 @@ class NamespaceIndex {
     Record record;  // embedding kept in vectors_, not here
     std::shared_ptr<const JsonValue> metadata;
     std::vector<uint32_t> category_ids;  // unique
+    int64_t row = 0;                     // PreparedRecord::row
   };
   struct ScopeEntry {
     std::string raw;

@@ -25,6 +25,8 @@ struct PreparedRecord {
   Record record;
   // The parsed metadata object; nullptr when it is empty ("" or "{}").
   std::shared_ptr<const JsonValue> metadata;
+  // Its memory.db row (seq, > 0); set by the store's write leader, or by the load.
+  int64_t row = 0;
 };
 
 // A validated RecordFilter in matching form.

@@ -10,6 +10,8 @@
 #include <utility>
 #include <vector>
 
+#include "SQLiteCpp/Database.h"
+#include "SQLiteCpp/Statement.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
@@ -30,6 +32,7 @@ using ::fast_crewai::testing::CommitGate;
 using ::fast_crewai::testing::IsOk;
 using ::fast_crewai::testing::StatusIs;
 using ::fast_crewai::testing::TempDir;
+using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using testing::MakeRecord;
 using testing::TestOptions;
@@ -206,6 +209,78 @@ TEST(AsyncWriteTest, CallbackWritesQueuedBehindABusyLeaderDoNotWaitAndShareCommi
   ASSERT_NE(store, nullptr);
   EXPECT_EQ(*store->Count(kNs, ""), kWrites - 2 + 1);
   EXPECT_EQ((*store->GetRecord(kNs, "r5"))->content, "late");
+}
+
+// memory.db rows are keyed by seq, which the store assigns: within one group, an id saved,
+// deleted and saved again, an id saved twice, and a committed record updated must each end
+// as one row with the last content, the committed one in its own row, also after reopen.
+TEST(AsyncWriteTest, OneGroupSavingDeletingAndSavingAgainLeavesOneRowPerRecord) {
+  TempDir dir;
+  std::unique_ptr<MemoryStore> store = OpenOrDie(TestOptions(dir.path()));
+  ASSERT_NE(store, nullptr);
+  ASSERT_OK(store->Save(kNs, {MakeRecord("c", "c1"), MakeRecord("d", "d1")}));
+  ASSERT_OK(store->Close());
+  ThreadPoolExecutor executor(2, "test-leader");
+  MemoryStoreOptions options = TestOptions(dir.path());
+  options.write_executor = &executor;
+  CommitGate hold;
+  options.before_commit_hook = hold.Hook();
+  store = OpenOrDie(options);
+  ASSERT_NE(store, nullptr);
+
+  std::thread blocker([&] { EXPECT_OK(store->Save(kNs, One(MakeRecord("first", "x")))); });
+  hold.WaitUntilHolding();
+  Results results;
+  store->SaveAsync(kNs, One(MakeRecord("a", "a1")), true, results.Save());
+  store->SaveAsync(kNs, One(MakeRecord("b", "b1")), true, results.Save());
+  store->DeleteAsync(kNs, ByIds({"a", "d"}), true, results.Delete());
+  store->SaveAsync(kNs, One(MakeRecord("a", "a2")), true, results.Save());
+  store->SaveAsync(kNs, One(MakeRecord("b", "b2")), true, results.Save());
+  store->UpdateAsync(kNs, MakeRecord("c", "c2"), true, results.Update());
+  store->SaveAsync(kNs, One(MakeRecord("d", "d2")), true, results.Save());
+  while (store->GetStats().pending_writes < 8) std::this_thread::yield();
+  hold.Release();
+  results.WaitFor(7);
+  blocker.join();
+  executor.Shutdown();
+  {
+    absl::MutexLock lock(&results.mu);
+    for (const absl::Status& s : results.statuses) EXPECT_THAT(s, IsOk());
+    EXPECT_EQ(results.values[2], 2);  // the delete saw a (pending) and d (committed)
+  }
+  EXPECT_EQ(store->GetStats().commits, 2);  // first, then the group
+  const auto contents = [&] {
+    std::vector<std::string> out;
+    for (const char* id : {"a", "b", "c", "d", "first"}) {
+      absl::StatusOr<std::optional<Record>> r = store->GetRecord(kNs, id);
+      out.push_back(r.ok() && r->has_value() ? (*r)->content : "missing");
+    }
+    return out;
+  };
+  EXPECT_THAT(contents(), ElementsAre("a2", "b2", "c2", "d2", "x"));
+  ASSERT_OK(store->Close());
+  {
+    SQLite::Database db(dir.path() + "/memory.db", SQLite::OPEN_READONLY);
+    SQLite::Statement rows(db, "SELECT seq, id, content FROM records ORDER BY seq");
+    std::vector<std::string> got;
+    while (rows.executeStep()) {
+      got.push_back(absl::StrCat(rows.getColumn(0).getInt64(), ":",
+                                 rows.getColumn(1).getString(), ":",
+                                 rows.getColumn(2).getString()));
+    }
+    // c kept row 1; d was deleted and saved again, so it has a new row, as has a.
+    EXPECT_THAT(got, ElementsAre("1:c:c2", "3:first:x", "5:b:b2", "6:a:a2", "7:d:d2"));
+  }
+  store = OpenOrDie(TestOptions(dir.path()));
+  ASSERT_NE(store, nullptr);
+  EXPECT_THAT(contents(), ElementsAre("a2", "b2", "c2", "d2", "x"));
+  ASSERT_OK(store->Save(kNs, {MakeRecord("a", "a3"), MakeRecord("e", "e1")}));
+  ASSERT_OK(store->Close());
+  SQLite::Database db(dir.path() + "/memory.db", SQLite::OPEN_READONLY);
+  EXPECT_EQ(db.execAndGet("SELECT COUNT(*) FROM records").getInt(), 6);
+  EXPECT_EQ(db.execAndGet("SELECT seq FROM records WHERE id = 'a'").getInt64(), 6);
+  EXPECT_EQ(db.execAndGet("SELECT seq FROM records WHERE id = 'e'").getInt64(), 8)
+      << "after a reopen, new rows continue after the largest one";
 }
 
 TEST(AsyncWriteTest, ManyThreadsOfCallbackAndBlockingWritesAllCompleteExactlyOnce) {

@@ -412,6 +412,79 @@ TEST(StorageErrorTest, NewerSchemaIsRejectedAndOlderIsMigrated) {
               StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("newer")));
 }
 
+// A version-1 file (records keyed by PRIMARY KEY (ns_id, id)) as an earlier daemon wrote it:
+// rebuilt on open into records keyed by seq, every row and its order kept; afterwards
+// saves, updates, touches and deletes address the rows the file had.
+TEST(StorageErrorTest, VersionOneFileIsMigratedWithEveryRecord) {
+  TempDir dir;
+  {
+    SQLite::Database db(dir.path() + "/memory.db", SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE);
+    db.exec(absl::StrCat("PRAGMA page_size=", kMemoryDbPageSize, "; PRAGMA journal_mode=WAL"));
+    db.exec(absl::StrCat("PRAGMA application_id=", kMemoryDbApplicationId));
+    db.exec(R"sql(
+      CREATE TABLE namespaces (ns_id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE,
+                               vector_dim INTEGER NOT NULL DEFAULT 0);
+      CREATE TABLE records (
+        ns_id INTEGER NOT NULL REFERENCES namespaces(ns_id), id TEXT NOT NULL,
+        content TEXT NOT NULL, scope TEXT NOT NULL, categories TEXT NOT NULL,
+        metadata TEXT NOT NULL, importance REAL NOT NULL, created_at TEXT NOT NULL,
+        created_at_micros INTEGER NOT NULL, last_accessed TEXT NOT NULL,
+        last_accessed_micros INTEGER NOT NULL, source TEXT, private INTEGER NOT NULL,
+        embedding BLOB NOT NULL, PRIMARY KEY (ns_id, id));
+      INSERT INTO namespaces VALUES (1, 'crew', 2), (2, 'other', 0);
+      INSERT INTO records VALUES
+        (1, 'a', 'alpha', '/x', '["c1"]', '{"k": 1}', 0.5, 't1', 1, 't1', 1, NULL, 0,
+         x'0000803f00000040'),
+        (2, 'z', 'zulu', '/', '[]', '', 0.5, 't2', 2, 't2', 2, 'src', 1, x''),
+        (1, 'b', 'bravo', '/y', '[]', '', 0.5, 't3', 3, 't3', 3, NULL, 0,
+         x'0000404000008040');
+      PRAGMA user_version=1;
+    )sql");
+  }
+  {
+    std::unique_ptr<MemoryStore> store = OpenStore(TestOptions(dir.path()));
+    ASSERT_NE(store, nullptr);
+    ASSERT_OK_AND_ASSIGN(std::optional<Record> a, store->GetRecord("crew", "a"));
+    ASSERT_TRUE(a.has_value());
+    EXPECT_EQ(a->content, "alpha");
+    EXPECT_EQ(a->metadata_json, "{\"k\": 1}");
+    EXPECT_THAT(a->embedding, ElementsAre(1.0f, 2.0f));
+    ASSERT_OK_AND_ASSIGN(std::optional<Record> z, store->GetRecord("other", "z"));
+    ASSERT_TRUE(z.has_value());
+    EXPECT_EQ(z->source, "src");
+    EXPECT_TRUE(z->is_private);
+    ASSERT_OK_AND_ASSIGN(int64_t count, store->Count("crew", ""));
+    EXPECT_EQ(count, 2);
+
+    ASSERT_OK(store->Update("crew", MakeRecord("a", "alpha 2", "/x", {5, 6}, 1)));
+    ASSERT_OK(store->Save("crew", {MakeRecord("c", "charlie", "/", {7, 8}, 4)}));
+    ASSERT_OK_AND_ASSIGN(int64_t touched, store->TouchRecords("crew", {"b"}, "t9", 9));
+    EXPECT_EQ(touched, 1);
+    DeleteRequest drop;
+    drop.record_ids = {"z"};
+    ASSERT_OK_AND_ASSIGN(int64_t deleted, store->Delete("other", drop));
+    EXPECT_EQ(deleted, 1);
+    ASSERT_OK(store->Close());
+  }
+  SQLite::Database db(dir.path() + "/memory.db", SQLite::OPEN_READONLY);
+  EXPECT_EQ(db.execAndGet("PRAGMA user_version").getInt(), kMemoryDbSchemaVersion);
+  EXPECT_EQ(db.execAndGet("SELECT COUNT(*) FROM sqlite_master WHERE type = 'index' AND "
+                          "tbl_name = 'records' AND name LIKE 'sqlite_autoindex%'")
+                .getInt(),
+            0)
+      << "no index on the record ids any more";
+  // Rows kept their place (seq = the old rowid); the updated one kept its row, the new one
+  // came last; the deleted one is gone.
+  SQLite::Statement rows(db, "SELECT seq, id, content, last_accessed FROM records ORDER BY seq");
+  std::vector<std::string> got;
+  while (rows.executeStep()) {
+    got.push_back(absl::StrCat(rows.getColumn(0).getInt64(), ":", rows.getColumn(1).getString(),
+                               ":", rows.getColumn(2).getString(), ":",
+                               rows.getColumn(3).getString()));
+  }
+  EXPECT_THAT(got, ElementsAre("1:a:alpha 2:t1", "3:b:bravo:t9", "4:c:charlie:t4"));
+}
+
 TEST(StorageErrorTest, CorruptRowIsDataLossNamingTheRecord) {
   TempDir dir;
   {
