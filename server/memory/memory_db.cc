@@ -148,7 +148,7 @@ absl::Status MemoryDb::Prepare() {
                             last_accessed_micros, source, private, embedding, seq)
         VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
         ON CONFLICT(seq) DO UPDATE SET
-          ns_id = excluded.ns_id, id = excluded.id, content = excluded.content, scope = excluded.scope,
+          content = excluded.content, scope = excluded.scope,
           categories = excluded.categories, metadata = excluded.metadata,
           importance = excluded.importance, created_at = excluded.created_at,
           created_at_micros = excluded.created_at_micros,
