@@ -328,6 +328,7 @@ absl::Status Daemon::BuildCoresAndServices() {
   memory::MemoryStoreOptions memory_options;
   memory_options.data_dir = data_dir_;
   memory_options.search_concurrency = config_.memory.search_threads;
+  memory_options.max_records = config_.memory.max_records;
   memory_options.sync = config_.memory.sync_full ? persistence::SqliteSync::kFull
                                                  : persistence::SqliteSync::kNormal;
   // Writes block on group commit, so the pool must be wide enough for concurrent writers to

@@ -179,6 +179,16 @@ absl::Status ApplyMemorySearchThreads(absl::string_view value, Config& config) {
   return absl::OkStatus();
 }
 
+absl::Status ApplyMemoryMaxRecords(absl::string_view value, Config& config) {
+  int64_t n = 0;
+  if (!absl::SimpleAtoi(value, &n) || n < 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("invalid count ", Quote(value), " (expected 0 or more; 0 = no limit)"));
+  }
+  config.memory.max_records = n;
+  return absl::OkStatus();
+}
+
 // Byte sizes: a number with an optional binary suffix K, M or G (also KiB/MiB/GiB, KB/MB/GB,
 // all meaning powers of 1024): "256M", "1G", "65536".
 absl::StatusOr<int64_t> ParseByteSize(absl::string_view text) {
@@ -423,6 +433,12 @@ constexpr OptionSpec kOptions[] = {
     {"memory_search_threads", "Memory", "N", "0",
      "Threads used to scan memory records during a search; 0 means one per CPU.", false, true,
      &ApplyMemorySearchThreads},
+    {"memory_max_records", "Memory", "N", "0",
+     "Most records the memory store holds, over every namespace; 0 means no limit. A save "
+     "that would add records beyond it is refused with RESOURCE_EXHAUSTED and stores nothing; "
+     "saving existing records again, deleting and resetting always work. A 1536-dimension "
+     "record with short text takes about 9-10.5 KB of RAM (docs/memory.md, Capacity).",
+     false, true, &ApplyMemoryMaxRecords},
     {"memory_sync", "Memory", "MODE", "full",
      "When a memory write is on disk: full fsyncs the write-ahead log at every commit (an "
      "acknowledged save survives power loss; concurrent writers share one fsync), normal only "

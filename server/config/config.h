@@ -114,6 +114,9 @@ struct MemoryOptions {
   // (an acknowledged write is in the WAL before the reply and survives a crash or kill -9 of
   // the daemon, not of the machine). Default: true.
   bool sync_full = true;
+  // At most this many records over every namespace; a write that would add more is refused
+  // with RESOURCE_EXHAUSTED. 0: no limit. Default: 0.
+  int64_t max_records = 0;
 };
 
 // Options of the tool-result cache (server/cache). Sizes in bytes.

@@ -232,10 +232,13 @@ class MemoryStoreImpl final : public MemoryStore {
   Overlay* GetOverlay(Overlays& overlays, const std::string& ns, bool create)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(leader_mu_);
   absl::Status Plan(Writer* w, Overlays& overlays) ABSL_EXCLUSIVE_LOCKS_REQUIRED(leader_mu_);
-  absl::Status PlanUpsert(Writer* w, Overlay* o);
-  void PlanDelete(Writer* w, Overlay* o);
-  void PlanFullReset(Writer* w, Overlay* o);
+  absl::Status PlanUpsert(Writer* w, Overlay* o) ABSL_EXCLUSIVE_LOCKS_REQUIRED(leader_mu_);
+  void PlanDelete(Writer* w, Overlay* o) ABSL_EXCLUSIVE_LOCKS_REQUIRED(leader_mu_);
+  void PlanFullReset(Writer* w, Overlay* o) ABSL_EXCLUSIVE_LOCKS_REQUIRED(leader_mu_);
   void PlanTouch(Writer* w, Overlay* o);
+  // RESOURCE_EXHAUSTED when adding `added` records to the group planned so far would pass
+  // options_.max_records.
+  absl::Status CheckCapacity(int64_t added) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(leader_mu_);
   void Apply(Writer* w) ABSL_EXCLUSIVE_LOCKS_REQUIRED(leader_mu_);
 
   // Validate a write and fill `w` with it. PrepareUpsert sets *no_write instead when the
@@ -257,6 +260,10 @@ class MemoryStoreImpl final : public MemoryStore {
   std::unique_ptr<MemoryDb> db_ ABSL_GUARDED_BY(leader_mu_);
   int64_t next_ns_id_ ABSL_GUARDED_BY(leader_mu_) = 1;
   int64_t next_row_ ABSL_GUARDED_BY(leader_mu_) = 1;  // memory.db seq of the next new record
+  // Records of every namespace as committed, and the change the group being planned makes
+  // (records it adds minus records it deletes); for options_.max_records.
+  int64_t live_records_ ABSL_GUARDED_BY(leader_mu_) = 0;
+  int64_t group_added_ ABSL_GUARDED_BY(leader_mu_) = 0;
 
   mutable absl::Mutex ns_mu_;
   // Namespaces are never removed (a full reset empties one), so the pointers stay valid.
@@ -338,6 +345,7 @@ absl::Status MemoryStoreImpl::LoadAll() {
   for (auto& [name, ns] : namespaces_) {
     absl::MutexLock ns_lock(&ns->mu);
     ns->index.MaintainQuantizer();
+    live_records_ += static_cast<int64_t>(ns->index.size());
   }
   return absl::OkStatus();
 }
@@ -393,6 +401,7 @@ void MemoryStoreImpl::AsyncWrite::Report() {
 
 void MemoryStoreImpl::ProcessGroup(const std::vector<Writer*>& group) {
   Overlays overlays;
+  group_added_ = 0;
   std::vector<Writer*> planned;
   std::vector<const MemoryOp*> ops;
   absl::Status status = Guard("write", [&]() -> absl::Status {
@@ -498,6 +507,25 @@ absl::Status MemoryStoreImpl::PlanUpsert(Writer* w, Overlay* o) {
       return DimensionMismatchError(o->dim, w->batch_dim, w->batch_dim_path);
     }
   }
+  // A record keeps its row when saved again; a new one (or one deleted earlier in the
+  // group) gets the next row. Rows are looked up before anything is planned, so that a save
+  // refused for capacity leaves the group's plan as it was.
+  {
+    std::optional<absl::ReaderMutexLock> committed;
+    if (!o->cleared && o->ns != nullptr) committed.emplace(&o->ns->mu);
+    for (PreparedRecord& record : w->records) {
+      record.row = 0;
+      if (auto it = o->pending.find(record.record.id); it != o->pending.end()) {
+        if (it->second != nullptr) record.row = it->second->row;
+      } else if (committed.has_value()) {
+        record.row = o->ns->index.RowOf(record.record.id);
+      }
+    }
+  }
+  int64_t added = 0;
+  for (const PreparedRecord& record : w->records) added += record.row == 0 ? 1 : 0;
+  RETURN_IF_ERROR(CheckCapacity(added));
+  group_added_ += added;
   if (o->creating != nullptr) {  // the first write of a new namespace creates it
     MemoryOp create{MemoryOp::Kind::kCreateNamespace};
     create.ns_id = o->ns_id;
@@ -512,17 +540,7 @@ absl::Status MemoryStoreImpl::PlanUpsert(Writer* w, Overlay* o) {
     w->ops.push_back(std::move(op));
     o->dim = w->batch_dim;
   }
-  // A record keeps its row when saved again; a new one (or one deleted earlier in the
-  // group) gets the next row.
-  std::optional<absl::ReaderMutexLock> committed;
-  if (!o->cleared && o->ns != nullptr) committed.emplace(&o->ns->mu);
   for (PreparedRecord& record : w->records) {
-    record.row = 0;
-    if (auto it = o->pending.find(record.record.id); it != o->pending.end()) {
-      if (it->second != nullptr) record.row = it->second->row;
-    } else if (committed.has_value()) {
-      record.row = o->ns->index.RowOf(record.record.id);
-    }
     if (record.row == 0) record.row = next_row_++;
     MemoryOp op{MemoryOp::Kind::kUpsert};
     op.ns_id = o->ns_id;
@@ -577,6 +595,7 @@ void MemoryStoreImpl::PlanDelete(Writer* w, Overlay* o) {
     w->ops.push_back(std::move(op));
   }
   w->count = static_cast<int64_t>(doomed.size());
+  group_added_ -= w->count;
 }
 
 void MemoryStoreImpl::PlanFullReset(Writer* w, Overlay* o) {
@@ -605,6 +624,17 @@ void MemoryStoreImpl::PlanFullReset(Writer* w, Overlay* o) {
   o->pending.clear();
   o->dim = 0;
   w->count = count;
+  group_added_ -= count;
+}
+
+absl::Status MemoryStoreImpl::CheckCapacity(int64_t added) const {
+  if (options_.max_records <= 0 || added == 0) return absl::OkStatus();
+  const int64_t held = live_records_ + group_added_;
+  if (held + added <= options_.max_records) return absl::OkStatus();
+  return absl::ResourceExhaustedError(absl::StrCat(
+      "records: the memory store is full: it holds ", held, " records, this write would add ",
+      added, " and memory_max_records is ", options_.max_records,
+      "; delete records or raise memory_max_records"));
 }
 
 void MemoryStoreImpl::PlanTouch(Writer* w, Overlay* o) {
@@ -635,6 +665,7 @@ void MemoryStoreImpl::Apply(Writer* w) {
   }
   Namespace* ns = w->target;
   absl::MutexLock lock(&ns->mu);
+  const int64_t before = static_cast<int64_t>(ns->index.size());
   for (MemoryOp& op : w->ops) {
     switch (op.kind) {
       case MemoryOp::Kind::kCreateNamespace:
@@ -657,6 +688,7 @@ void MemoryStoreImpl::Apply(Writer* w) {
     }
   }
   ns->index.MaintainQuantizer();
+  live_records_ += static_cast<int64_t>(ns->index.size()) - before;
 }
 
 // ---------------------------------------------------------------------------------------

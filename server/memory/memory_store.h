@@ -165,6 +165,11 @@ struct MemoryStoreOptions {
   // How long a write waits for another connection's lock on memory.db (normally there is
   // none: the daemon holds <data_dir>/LOCK) before failing with UNAVAILABLE. Default: 5000.
   int busy_timeout_ms = 5000;
+  // At most this many records in the store, over every namespace (0 = no limit). A save or
+  // update that would add records beyond it fails with RESOURCE_EXHAUSTED and stores nothing;
+  // saving records that exist already, deleting and resetting always work. A file holding
+  // more at start is loaded whole. Default: 0.
+  int64_t max_records = 0;
 
   // ---- Parameters that affect performance ----
 

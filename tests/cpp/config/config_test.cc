@@ -317,6 +317,15 @@ TEST(ConfigTest, EnumDurationAndNumberValues) {
   EXPECT_THAT(Load({"--memory_sync=off"}),
               StatusIs(absl::StatusCode::kInvalidArgument,
                        StartsWith("--memory_sync: invalid sync mode \"off\"")));
+  EXPECT_EQ(memory_default.memory.max_records, 0);
+  ASSERT_OK_AND_ASSIGN(Config max_records, Load({"--memory_max_records=250000"}));
+  EXPECT_EQ(max_records.memory.max_records, 250000);
+  for (const char* bad : {"-1", "many", "1e6"}) {
+    EXPECT_THAT(Load({absl::StrCat("--memory_max_records=", bad)}),
+                StatusIs(absl::StatusCode::kInvalidArgument,
+                         StartsWith(absl::StrCat("--memory_max_records: invalid count \"", bad,
+                                                 "\""))));
+  }
   EXPECT_THAT(Load({"--data_dir="}),
               StatusIs(absl::StatusCode::kInvalidArgument, "--data_dir: must not be empty"));
 }

@@ -283,6 +283,67 @@ TEST(AsyncWriteTest, OneGroupSavingDeletingAndSavingAgainLeavesOneRowPerRecord) 
       << "after a reopen, new rows continue after the largest one";
 }
 
+// memory_max_records within one group: the group's earlier writes count, a delete makes
+// room for a later save, and a refused save leaves the rest of the group as it was.
+TEST(AsyncWriteTest, OneGroupCountsItsOwnWritesAgainstMaxRecords) {
+  TempDir dir;
+  ThreadPoolExecutor executor(2, "test-leader");
+  MemoryStoreOptions options = TestOptions(dir.path());
+  options.max_records = 3;
+  options.write_executor = &executor;
+  CommitGate hold;
+  options.before_commit_hook = hold.Hook();
+  std::unique_ptr<MemoryStore> store = OpenOrDie(options);
+  ASSERT_NE(store, nullptr);
+  std::thread blocker([&] {
+    EXPECT_OK(store->Save(kNs, {MakeRecord("a", "a1"), MakeRecord("b", "b1")}));
+  });
+  hold.WaitUntilHolding();
+  Results results;
+  store->SaveAsync(kNs, One(MakeRecord("c", "c1")), true, results.Save());  // 3 of 3
+  store->SaveAsync(kNs, One(MakeRecord("d", "d1")), true, results.Save());  // refused
+  store->DeleteAsync(kNs, ByIds({"a"}), true, results.Delete());            // 2 of 3
+  store->SaveAsync(kNs, One(MakeRecord("b", "b2")), true, results.Save());  // exists: 2 of 3
+  store->SaveAsync(kNs, {MakeRecord("e", "e1"), MakeRecord("f", "f1")}, true,
+                   results.Save());                                          // refused: 4
+  store->UpdateAsync(kNs, MakeRecord("e", "e1"), true, results.Update());   // 3 of 3
+  while (store->GetStats().pending_writes < 7) std::this_thread::yield();
+  hold.Release();
+  results.WaitFor(6);
+  blocker.join();
+  executor.Shutdown();
+  {
+    absl::MutexLock lock(&results.mu);
+    ASSERT_EQ(results.statuses.size(), 6u);
+    const std::vector<bool> refused = {false, true, false, false, true, false};
+    for (size_t i = 0; i < refused.size(); ++i) {
+      if (refused[i]) {
+        EXPECT_THAT(results.statuses[i],
+                    StatusIs(absl::StatusCode::kResourceExhausted,
+                             HasSubstr("memory_max_records is 3")))
+            << "write " << i;
+      } else {
+        EXPECT_THAT(results.statuses[i], IsOk()) << "write " << i;
+      }
+    }
+  }
+  EXPECT_EQ(store->GetStats().commits, 2);  // the blocker's, then the group
+  const auto contents = [&] {
+    std::vector<std::string> out;
+    for (const char* id : {"a", "b", "c", "d", "e", "f"}) {
+      absl::StatusOr<std::optional<Record>> r = store->GetRecord(kNs, id);
+      out.push_back(r.ok() && r->has_value() ? (*r)->content : "missing");
+    }
+    return out;
+  };
+  EXPECT_THAT(contents(), ElementsAre("missing", "b2", "c1", "missing", "e1", "missing"));
+  EXPECT_EQ(store->GetStats().records, 3);
+  ASSERT_OK(store->Close());
+  store = OpenOrDie(TestOptions(dir.path()));
+  ASSERT_NE(store, nullptr);
+  EXPECT_THAT(contents(), ElementsAre("missing", "b2", "c1", "missing", "e1", "missing"));
+}
+
 TEST(AsyncWriteTest, ManyThreadsOfCallbackAndBlockingWritesAllCompleteExactlyOnce) {
   TempDir dir;
   ThreadPoolExecutor executor(3, "test-leader");

@@ -756,5 +756,79 @@ TEST_F(MemoryStoreTest, ClosedStoreRejectsCalls) {
               StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("closed")));
 }
 
+// memory_max_records: a write that would add records beyond the limit is refused whole and
+// changes nothing; saving existing records, deleting and resetting always work; a file over a
+// lower limit is loaded whole at start.
+TEST(MemoryStoreCapacityTest, WritesAddingRecordsBeyondMaxRecordsAreRefusedWhole) {
+  TempDir dir;
+  MemoryStoreOptions options = TestOptions(dir.path());
+  options.max_records = 4;
+  absl::StatusOr<std::unique_ptr<MemoryStore>> opened = MemoryStore::Open(options);
+  ASSERT_OK(opened.status());
+  std::unique_ptr<MemoryStore> store = *std::move(opened);
+  const auto count = [&](absl::string_view ns) {
+    absl::StatusOr<int64_t> n = store->Count(ns, "");
+    EXPECT_TRUE(n.ok()) << n.status();
+    return n.ok() ? *n : -1;
+  };
+  ASSERT_OK(store->Save("a", {MakeRecord("a1", "one", "/", {1, 0}),
+                              MakeRecord("a2", "two", "/", {2, 0})}));
+  ASSERT_OK(store->Save("b", {MakeRecord("b1", "three", "/", {3, 0})}));
+
+  // Two more would make five: refused, nothing of the batch stored, in any namespace.
+  EXPECT_THAT(store->Save("b", {MakeRecord("b2", "x", "/", {4, 0}),
+                                MakeRecord("b3", "y", "/", {5, 0})}),
+              StatusIs(absl::StatusCode::kResourceExhausted,
+                       AllOf(HasSubstr("records: the memory store is full"),
+                             HasSubstr("holds 3 records, this write would add 2"),
+                             HasSubstr("memory_max_records is 4"))));
+  EXPECT_THAT(store->Save("new", {MakeRecord("n1", "x", "/", {6, 0}),
+                                  MakeRecord("n2", "y", "/", {7, 0})}),
+              StatusIs(absl::StatusCode::kResourceExhausted, HasSubstr("memory_max_records")));
+  EXPECT_EQ(count("b"), 1);
+  EXPECT_EQ(count("new"), 0);
+  absl::StatusOr<NamespaceInfo> refused_ns = store->DescribeNamespace("new");
+  ASSERT_OK(refused_ns.status());
+  EXPECT_FALSE(refused_ns->exists) << "a refused first save creates no namespace";
+  EXPECT_EQ(store->GetStats().records, 3);
+
+  // Existing records count once: re-saving two and adding one fills the store exactly.
+  ASSERT_OK(store->Save("a", {MakeRecord("a1", "one again", "/", {1, 1}),
+                              MakeRecord("a2", "two again", "/", {2, 1}),
+                              MakeRecord("a3", "four", "/", {3, 1})}));
+  EXPECT_EQ(count("a"), 3);
+  ASSERT_OK(store->Update("a", MakeRecord("a3", "four, updated", "/", {3, 2})));
+  EXPECT_THAT(store->Update("a", MakeRecord("a4", "five", "/", {4, 2})),
+              StatusIs(absl::StatusCode::kResourceExhausted, HasSubstr("would add 1")));
+  EXPECT_THAT(store->Save("a", {MakeRecord("a5", "x", "/", {5, 2})}),
+              StatusIs(absl::StatusCode::kResourceExhausted, HasSubstr("memory_max_records")));
+
+  // Deleting makes room; a full reset frees a namespace's records.
+  DeleteRequest by_id;
+  by_id.record_ids = {"b1"};
+  ASSERT_OK_AND_ASSIGN(const int64_t deleted, store->Delete("b", by_id));
+  EXPECT_EQ(deleted, 1);
+  ASSERT_OK(store->Save("a", {MakeRecord("a5", "five", "/", {5, 2})}));
+  EXPECT_THAT(store->Save("a", {MakeRecord("a6", "x", "/", {6, 2})}),
+              StatusIs(absl::StatusCode::kResourceExhausted, HasSubstr("memory_max_records")));
+  ASSERT_OK_AND_ASSIGN(const int64_t reset, store->Reset("a", ""));
+  EXPECT_EQ(reset, 4);
+  ASSERT_OK(store->Save("b", {MakeRecord("b4", "w", "/", {1, 1}), MakeRecord("b5", "x", "/", {2, 2}),
+                              MakeRecord("b6", "y", "/", {3, 3}), MakeRecord("b7", "z", "/", {4, 4})}));
+  ASSERT_OK(store->Close());
+
+  // Reopened under a lower limit: every record is loaded, none can be added, existing ones can
+  // still be saved.
+  options.max_records = 2;
+  opened = MemoryStore::Open(options);
+  ASSERT_OK(opened.status());
+  store = *std::move(opened);
+  EXPECT_EQ(count("b"), 4);
+  EXPECT_THAT(store->Save("b", {MakeRecord("b8", "v", "/", {5, 5})}),
+              StatusIs(absl::StatusCode::kResourceExhausted, HasSubstr("holds 4 records")));
+  ASSERT_OK(store->Save("b", {MakeRecord("b4", "w again", "/", {1, 1})}));
+  EXPECT_EQ(count("b"), 4);
+}
+
 }  // namespace
 }  // namespace fast_crewai::memory
