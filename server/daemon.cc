@@ -540,6 +540,11 @@ std::string Daemon::RenderMetrics() const {
     const memory::MemoryStoreStats m = memory_store_->GetStats();
     AppendMetricFamily(&out, "fast_crewai_memory_records", "gauge", "Memory records stored.",
                        {{"", static_cast<double>(m.records)}});
+    if (config_.memory.max_records > 0) {  // absent: no limit
+      AppendMetricFamily(&out, "fast_crewai_memory_max_records", "gauge",
+                         "memory_max_records: the most memory records the store takes.",
+                         {{"", static_cast<double>(config_.memory.max_records)}});
+    }
     AppendMetricFamily(&out, "fast_crewai_memory_namespaces", "gauge", "Memory namespaces.",
                        {{"", static_cast<double>(m.namespaces)}});
     AppendMetricFamily(&out, "fast_crewai_memory_writes_total", "counter",

@@ -78,12 +78,39 @@ def test_a_scrape_counts_the_calls_crewais_memory_made(daemon_factory: Any, tmp_
     search = {**memory, "grpc_method": "Search"}
     assert _sample(text, "grpc_server_handled_total", **search, grpc_code="OK") == 1
     assert _sample(text, "fast_crewai_memory_records") == 4
+    assert "fast_crewai_memory_max_records" not in text  # no limit set
     assert _sample(text, "fast_crewai_memory_namespaces") == 1
     assert _sample(text, "fast_crewai_memory_writes_total", result="ok") == 2
     # Buckets are cumulative and end at the count.
     buckets = [_sample(text, "grpc_server_handling_seconds_bucket", **save, le=le)
                for le in ("0.0001", "0.001", "0.01", "0.1", "1", "10", "+Inf")]
     assert buckets == sorted(buckets) and buckets[-1] == 3
+
+
+def test_a_full_memory_store_shows_in_the_metrics(daemon_factory: Any, tmp_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch,
+                                                  free_port: Callable[[], int]) -> None:
+    from crewai.memory.types import MemoryRecord
+
+    from fast_crewai import errors
+
+    port = free_port()
+    daemon = daemon_factory(f"--metrics_listen=127.0.0.1:{port}", "--memory_max_records=2")
+    storage = _memory(daemon.target, tmp_path, monkeypatch)
+    try:
+        storage.save([MemoryRecord(content=f"fact {i}", embedding=[0.1 * i, 1.0]) for i in range(2)])
+        with pytest.raises(errors.ResourceExhausted):
+            storage.save([MemoryRecord(content="one too many", embedding=[0.5, 0.5])])
+    finally:
+        storage.close()
+
+    text = _scrape(f"127.0.0.1:{port}")
+    assert _sample(text, "fast_crewai_memory_records") == 2
+    assert _sample(text, "fast_crewai_memory_max_records") == 2
+    assert _sample(text, "fast_crewai_memory_writes_total", result="failed") == 1
+    assert _sample(text, "grpc_server_handled_total", grpc_service="fast_crewai.v1.MemoryService",
+                   grpc_method="SaveRecords", grpc_type="unary",
+                   grpc_code="RESOURCE_EXHAUSTED") == 1
 
 
 def test_the_endpoint_needs_no_token_and_only_serves_metrics(
