@@ -1,19 +1,25 @@
 """memory_max_records through DaemonStorage and the real daemon: a save that would pass the
 limit raises RESOURCE_EXHAUSTED (never a fallback: the store is not degraded and nothing is
 journaled), stores nothing of its batch, and leaves every stored record as it was; saving
-existing records and deleting keep working, across namespaces (the limit is the daemon's)."""
+existing records and deleting keep working, across namespaces (the limit is the daemon's). A
+write journaled during an outage waits in the journal until the store has room."""
 
 from __future__ import annotations
 
+import logging
+import time
 from pathlib import Path
 from typing import Any, Iterator
 
+import grpc
 import pytest
 from crewai.memory.types import MemoryRecord
 
 from conftest import RestartableDaemon
 from fast_crewai import errors
 from fast_crewai.memory.daemon_storage import DaemonStorage
+from fast_crewai.memory.outage import PROBE_INTERVAL_S
+from fast_crewai.v1 import memory_pb2, memory_pb2_grpc
 
 MAX_RECORDS = 3
 
@@ -62,3 +68,40 @@ def test_a_save_past_memory_max_records_raises_and_changes_nothing(
     second.save([rec("d", "delta", 4.0)])
     assert sorted(r.id for r in second.list_records()) == ["c", "d"]
     assert [hit.id for hit, _ in second.search([4.0, 0.0, 1.0], limit=1)] == ["d"]
+
+
+def test_a_write_journaled_in_an_outage_waits_in_the_journal_until_the_store_has_room(
+    small_daemon: RestartableDaemon, use_daemon: Any, tmp_path: Path,
+    caplog: pytest.LogCaptureFixture
+) -> None:
+    use_daemon(small_daemon)
+    store_dir = tmp_path / "store"
+    storage = DaemonStorage(path=str(store_dir), require_daemon=True)
+    storage.save([rec("a", "alpha", 1.0), rec("b", "beta", 2.0), rec("c", "gamma", 3.0)])
+
+    small_daemon.kill()
+    storage.save([rec("d", "delta", 4.0)])  # journaled: the daemon is away
+    assert storage.degraded
+    small_daemon.start()
+
+    # The replay meets a full store: the entry stays in the journal (nothing is dropped or set
+    # aside), the namespace stays in outage mode, and the failure is logged.
+    time.sleep(PROBE_INTERVAL_S + 0.1)
+    with caplog.at_level(logging.WARNING):
+        assert storage.count() == 1  # answered locally: the outage write only
+    assert storage.degraded
+    assert "the memory store is full" in caplog.text
+    journal_dir = store_dir / ".fast-crewai-journal"
+    assert list(journal_dir.glob("*.journal"))
+
+    # Room made by another client: the next probe replays the entry and service resumes.
+    with grpc.insecure_channel(small_daemon.endpoint) as channel:
+        memory_pb2_grpc.MemoryServiceStub(channel).DeleteRecords(memory_pb2.DeleteRecordsRequest(
+            namespace=storage.namespace, record_ids=["a"]))
+    deadline = time.monotonic() + 15
+    while storage.degraded and time.monotonic() < deadline:
+        time.sleep(PROBE_INTERVAL_S)
+        storage.count()
+    assert not storage.degraded
+    assert not list(journal_dir.glob("*.journal"))
+    assert sorted(r.id for r in storage.list_records()) == ["b", "c", "d"]
