@@ -11,7 +11,9 @@ Semantics are the daemon's (proto/fast_crewai/v1/memory.proto); where they diffe
 they follow the documented contract rather than LanceDB's accidents: path-aware scope prefixes,
 every delete criterion ANDed, `list_records` globally newest first, filters applied before
 ranking. Scores are LanceDB's `1 / (1 + squared L2)`. Errors: a dimension mismatch raises CrewAI's
-`EmbeddingDimensionMismatchError(stored_dim, new_dim)`, bad input a ValueError.
+`EmbeddingDimensionMismatchError(stored_dim, new_dim)`, bad input a ValueError, a save or update
+that would pass the daemon's `--memory_max_records` `fast_crewai.errors.ResourceExhausted`
+(nothing of it stored, nothing journaled).
 
 Outages. If the daemon stops answering (UNAVAILABLE / DEADLINE_EXCEEDED) mid-run:
 * writes (save, update, delete, reset, touch_records) are appended to a durable per-process
@@ -218,7 +220,8 @@ class DaemonStorage:
 
     def save(self, records: list[MemoryRecord]) -> None:
         """Upserts `records` (by id). Raises EmbeddingDimensionMismatchError on a dimension
-        other than the namespace's (or mixed within the batch), TypeError on non-JSON metadata."""
+        other than the namespace's (or mixed within the batch), TypeError on non-JSON metadata,
+        fast_crewai.errors.ResourceExhausted when the daemon's store is full (none stored)."""
         if not records:
             return
         dim = _batch_dim([r.embedding for r in records])
