@@ -510,6 +510,7 @@ absl::Status MemoryStoreImpl::PlanUpsert(Writer* w, Overlay* o) {
   // A record keeps its row when saved again; a new one (or one deleted earlier in the
   // group) gets the next row. Rows are looked up before anything is planned, so that a save
   // refused for capacity leaves the group's plan as it was.
+  int64_t added = 0;  // records the write adds
   {
     std::optional<absl::ReaderMutexLock> committed;
     if (!o->cleared && o->ns != nullptr) committed.emplace(&o->ns->mu);
@@ -520,10 +521,9 @@ absl::Status MemoryStoreImpl::PlanUpsert(Writer* w, Overlay* o) {
       } else if (committed.has_value()) {
         record.row = o->ns->index.RowOf(record.record.id);
       }
+      if (record.row == 0) ++added;
     }
   }
-  int64_t added = 0;
-  for (const PreparedRecord& record : w->records) added += record.row == 0 ? 1 : 0;
   RETURN_IF_ERROR(CheckCapacity(added));
   group_added_ += added;
   if (o->creating != nullptr) {  // the first write of a new namespace creates it
