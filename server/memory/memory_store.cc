@@ -568,18 +568,16 @@ void MemoryStoreImpl::PlanDelete(Writer* w, Overlay* o) {
     }
     if (!committed.empty()) {
       absl::ReaderMutexLock lock(&o->ns->mu);
-      for (std::string& id : o->ns->index.FilterIds(committed, w->filter, w->older_than)) {
-        const int64_t row = o->ns->index.RowOf(id);
-        doomed.emplace_back(std::move(id), row);
+      for (auto& id_row : o->ns->index.FilterIds(committed, w->filter, w->older_than)) {
+        doomed.push_back(std::move(id_row));
       }
     }
   } else {
     if (!o->cleared && o->ns != nullptr) {
       absl::ReaderMutexLock lock(&o->ns->mu);
-      for (std::string& id : o->ns->index.MatchingIds(w->filter, w->older_than)) {
-        if (o->pending.contains(id)) continue;
-        const int64_t row = o->ns->index.RowOf(id);
-        doomed.emplace_back(std::move(id), row);
+      for (auto& id_row : o->ns->index.MatchingIds(w->filter, w->older_than)) {
+        if (o->pending.contains(id_row.first)) continue;
+        doomed.push_back(std::move(id_row));
       }
     }
     for (const auto& [id, record] : o->pending) {

@@ -441,22 +441,26 @@ std::vector<uint32_t> NamespaceIndex::Candidates(const CompiledFilter& cf) const
   return out;
 }
 
-std::vector<std::string> NamespaceIndex::MatchingIds(
+std::vector<std::pair<std::string, int64_t>> NamespaceIndex::MatchingIds(
     const ParsedFilter& filter, std::optional<int64_t> older_than_micros) const {
   const CompiledFilter cf = Compile(filter, older_than_micros);
-  std::vector<std::string> out;
-  for (const uint32_t slot : Candidates(cf)) out.push_back(slots_[slot].record.id);
+  std::vector<std::pair<std::string, int64_t>> out;
+  for (const uint32_t slot : Candidates(cf)) {
+    out.emplace_back(slots_[slot].record.id, slots_[slot].row);
+  }
   return out;
 }
 
-std::vector<std::string> NamespaceIndex::FilterIds(const std::vector<std::string>& ids,
-                                                   const ParsedFilter& filter,
-                                                   std::optional<int64_t> older_than_micros) const {
+std::vector<std::pair<std::string, int64_t>> NamespaceIndex::FilterIds(
+    const std::vector<std::string>& ids, const ParsedFilter& filter,
+    std::optional<int64_t> older_than_micros) const {
   const CompiledFilter cf = Compile(filter, older_than_micros);
-  std::vector<std::string> out;
+  std::vector<std::pair<std::string, int64_t>> out;
   for (const std::string& id : ids) {
     auto it = slot_by_id_.find(id);
-    if (it != slot_by_id_.end() && Passes(cf, it->second)) out.push_back(id);
+    if (it != slot_by_id_.end() && Passes(cf, it->second)) {
+      out.emplace_back(id, slots_[it->second].row);
+    }
   }
   return out;
 }

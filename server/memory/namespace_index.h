@@ -35,6 +35,7 @@
 #include <new>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
@@ -115,13 +116,14 @@ class NamespaceIndex {
     return it == slot_by_id_.end() ? 0 : slots_[it->second].row;
   }
   std::optional<Record> Get(absl::string_view id, bool with_embedding) const;
-  // The ids among `ids` that exist and pass `filter` and `older_than_micros`.
-  std::vector<std::string> FilterIds(const std::vector<std::string>& ids,
-                                     const ParsedFilter& filter,
-                                     std::optional<int64_t> older_than_micros) const;
-  // Ids of all records passing `filter` and `older_than_micros`, in slot order.
-  std::vector<std::string> MatchingIds(const ParsedFilter& filter,
-                                       std::optional<int64_t> older_than_micros) const;
+  // (id, memory.db row) of the records among `ids` that exist and pass `filter` and
+  // `older_than_micros`.
+  std::vector<std::pair<std::string, int64_t>> FilterIds(
+      const std::vector<std::string>& ids, const ParsedFilter& filter,
+      std::optional<int64_t> older_than_micros) const;
+  // (id, memory.db row) of all records passing `filter` and `older_than_micros`, in slot order.
+  std::vector<std::pair<std::string, int64_t>> MatchingIds(
+      const ParsedFilter& filter, std::optional<int64_t> older_than_micros) const;
 
   // REQUIRES: `request` validated; `mode` resolved (not kAuto); for kVector/kHybrid the
   // query has dim() values or dim() == 0.
