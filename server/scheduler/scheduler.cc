@@ -26,6 +26,7 @@
 #include "absl/synchronization/mutex.h"
 #include "server/persistence/group_commit.h"
 #include "server/scheduler/scheduler_db.h"
+#include "server/util/error_details.h"
 #include "server/util/status_macros.h"
 
 namespace fast_crewai::scheduler {
@@ -67,9 +68,11 @@ absl::Status CheckId(absl::string_view field, absl::string_view id) {
 }
 
 absl::Status TooLarge(absl::string_view field, size_t size, int64_t limit) {
-  return absl::ResourceExhaustedError(absl::StrCat(field, ": ", size,
-                                                   " bytes is more than the limit of ", limit,
-                                                   " (scheduler_max_payload_bytes)"));
+  return WithErrorDetail(
+      absl::ResourceExhaustedError(absl::StrCat(field, ": ", size,
+                                                " bytes is more than the limit of ", limit,
+                                                " (scheduler_max_payload_bytes)")),
+      kReasonDetail, kPayloadTooLarge);
 }
 
 absl::Status Closed() { return absl::FailedPreconditionError("the scheduler is closed"); }
@@ -152,9 +155,11 @@ int FinishedCount(const NodeCounts& c) { return c.succeeded + c.failed + c.cance
 // Checks the request and builds the run's nodes (no id, seq or times yet).
 absl::Status BuildRun(const SchedulerOptions& options, RunSpec& spec, Run& run) {
   if (spec.nodes.size() > static_cast<size_t>(options.max_nodes_per_run)) {
-    return absl::ResourceExhaustedError(absl::StrCat("nodes: ", spec.nodes.size(),
-                                                     " nodes is more than the limit of ",
-                                                     options.max_nodes_per_run, " per run"));
+    return WithErrorDetail(
+        absl::ResourceExhaustedError(absl::StrCat("nodes: ", spec.nodes.size(),
+                                                  " nodes is more than the limit of ",
+                                                  options.max_nodes_per_run, " per run")),
+        kReasonDetail, kPayloadTooLarge);
   }
   run.queue = spec.queue.empty() ? kDefaultQueue : std::move(spec.queue);
   if (absl::Status s = CheckId("queue", run.queue); !s.ok()) return s;
@@ -447,8 +452,12 @@ class SchedulerImpl final : public Scheduler {
   // The run, node and attempt `lease_id` names, held or not; NOT_FOUND for a malformed id,
   // an unknown run, node or attempt.
   absl::StatusOr<LeaseRef> Locate(absl::string_view lease_id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // The held lease `lease_id` names, or why it is not held. A lease past its expiry that
-  // Tick() has not seen yet is lapsed here.
+  // The held lease `ref` (located from `lease_id`) names, or why it is not held
+  // (FAILED_PRECONDITION). A lease past its expiry that Tick() has not seen yet is lapsed here.
+  absl::StatusOr<std::pair<Run*, int>> Resolve(const LeaseRef& ref, absl::string_view lease_id,
+                                               int64_t now, Mutation& m)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Locate, then Resolve.
   absl::StatusOr<std::pair<Run*, int>> Resolve(absl::string_view lease_id, int64_t now,
                                                Mutation& m) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Whether `lease_id` is no longer held because this very call was applied already: the
@@ -457,10 +466,10 @@ class SchedulerImpl final : public Scheduler {
   // repeats CompleteNode/FailNode because it never heard the answer (the reply was lost, or
   // the commit failed and a later one wrote the change) then gets the answer, not an error.
   // Returns the lease's run then, else nullptr.
-  const Run* RepeatedCompletion(absl::string_view lease_id, const std::string& output)
+  const Run* RepeatedCompletion(const LeaseRef& ref, const std::string& output)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  const Run* RepeatedFailure(absl::string_view lease_id, const std::string& error,
-                             bool* will_retry) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  const Run* RepeatedFailure(const LeaseRef& ref, const std::string& error, bool* will_retry)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   RunInfo InfoOf(const Run& r) const ABSL_SHARED_LOCKS_REQUIRED(mu_);
   NodeInfo NodeInfoOf(const Run& r, int i, bool payload, bool output) const
@@ -956,6 +965,12 @@ absl::StatusOr<LeaseRef> SchedulerImpl::Locate(absl::string_view lease_id) {
 absl::StatusOr<std::pair<Run*, int>> SchedulerImpl::Resolve(absl::string_view lease_id,
                                                             int64_t now, Mutation& m) {
   ASSIGN_OR_RETURN(const LeaseRef ref, Locate(lease_id));
+  return Resolve(ref, lease_id, now, m);
+}
+
+absl::StatusOr<std::pair<Run*, int>> SchedulerImpl::Resolve(const LeaseRef& ref,
+                                                            absl::string_view lease_id,
+                                                            int64_t now, Mutation& m) {
   Run* r = ref.run;
   const int index = ref.index;
   const int attempt = ref.attempt;
@@ -992,33 +1007,28 @@ absl::StatusOr<std::pair<Run*, int>> SchedulerImpl::Resolve(absl::string_view le
   return absl::FailedPreconditionError(absl::StrCat(prefix, "node state changed"));
 }
 
-const Run* SchedulerImpl::RepeatedCompletion(absl::string_view lease_id,
-                                             const std::string& output) {
-  absl::StatusOr<LeaseRef> ref = Locate(lease_id);
-  if (!ref.ok()) return nullptr;
-  const Node& node = ref->run->nodes[ref->index];
+const Run* SchedulerImpl::RepeatedCompletion(const LeaseRef& ref, const std::string& output) {
+  const Node& node = ref.run->nodes[ref.index];
   // A node succeeds only on its latest attempt, and stays succeeded (also across a restart).
-  const bool repeated = node.state == NodeState::kSucceeded && node.attempts == ref->attempt &&
+  const bool repeated = node.state == NodeState::kSucceeded && node.attempts == ref.attempt &&
                         node.output != nullptr && *node.output == output;
-  return repeated ? ref->run : nullptr;
+  return repeated ? ref.run : nullptr;
 }
 
-const Run* SchedulerImpl::RepeatedFailure(absl::string_view lease_id, const std::string& error,
+const Run* SchedulerImpl::RepeatedFailure(const LeaseRef& ref, const std::string& error,
                                           bool* will_retry) {
-  absl::StatusOr<LeaseRef> ref = Locate(lease_id);
-  if (!ref.ok()) return nullptr;
-  const Node& node = ref->run->nodes[ref->index];
-  if (node.attempts != ref->attempt || node.error != error) return nullptr;
+  const Node& node = ref.run->nodes[ref.index];
+  if (node.attempts != ref.attempt || node.error != error) return nullptr;
   if (node.state == NodeState::kFailed &&
       (node.lease_end == LeaseEnd::kFailed || node.lease_end == LeaseEnd::kNone)) {
     // kNone: the failure was read back from scheduler.db after a restart.
     *will_retry = false;
-    return ref->run;
+    return ref.run;
   }
   if (node.lease_end == LeaseEnd::kRetried &&
       (node.state == NodeState::kReady || node.state == NodeState::kBlocked)) {
     *will_retry = true;
-    return ref->run;
+    return ref.run;
   }
   return nullptr;
 }
@@ -1440,12 +1450,14 @@ absl::StatusOr<RunInfo> SchedulerImpl::ApplyCompleteNode(absl::string_view lease
   {
     absl::MutexLock lock(&mu_);
     const int64_t now = clock_->NowMicros();
-    absl::StatusOr<std::pair<Run*, int>> held = Resolve(lease_id, now, m);
+    const absl::StatusOr<LeaseRef> ref = Locate(lease_id);
+    absl::StatusOr<std::pair<Run*, int>> held =
+        ref.ok() ? Resolve(*ref, lease_id, now, m) : ref.status();
     if (held.ok()) {
       Succeed(*held->first, held->second, std::move(shared), now, m);
       result = InfoOf(*held->first);
-    } else if (const Run* done = absl::IsFailedPrecondition(held.status())
-                                     ? RepeatedCompletion(lease_id, *shared)
+    } else if (const Run* done = ref.ok() && absl::IsFailedPrecondition(held.status())
+                                     ? RepeatedCompletion(*ref, *shared)
                                      : nullptr) {
       result = InfoOf(*done);  // a repeat of the call that completed it: the same answer
     } else {
@@ -1465,7 +1477,9 @@ absl::StatusOr<FailResult> SchedulerImpl::ApplyFailNode(absl::string_view lease_
   {
     absl::MutexLock lock(&mu_);
     const int64_t now = clock_->NowMicros();
-    absl::StatusOr<std::pair<Run*, int>> held = Resolve(lease_id, now, m);
+    const absl::StatusOr<LeaseRef> ref = Locate(lease_id);
+    absl::StatusOr<std::pair<Run*, int>> held =
+        ref.ok() ? Resolve(*ref, lease_id, now, m) : ref.status();
     if (held.ok()) {
       Run& r = *held->first;
       const int i = held->second;
@@ -1482,10 +1496,10 @@ absl::StatusOr<FailResult> SchedulerImpl::ApplyFailNode(absl::string_view lease_
       }
       out.run = InfoOf(r);
       result = std::move(out);
-    } else if (FailResult out; const Run* done = absl::IsFailedPrecondition(held.status())
-                                                     ? RepeatedFailure(lease_id, error,
-                                                                       &out.will_retry)
-                                                     : nullptr) {
+    } else if (FailResult out;
+               const Run* done = ref.ok() && absl::IsFailedPrecondition(held.status())
+                                     ? RepeatedFailure(*ref, error, &out.will_retry)
+                                     : nullptr) {
       out.run = InfoOf(*done);  // a repeat of the call that failed it: the same answer
       result = std::move(out);
     } else {

@@ -56,7 +56,9 @@
 //                         [](absl::StatusOr<std::vector<LeaseGrant>> leases) { ... });
 //
 // Errors: INVALID_ARGUMENT / RESOURCE_EXHAUSTED (bad request, message starts with the field
-// path), NOT_FOUND (unknown run or lease), FAILED_PRECONDITION (lease no longer held, or the
+// path; a refusal by max_payload_bytes or max_nodes_per_run carries the reason detail
+// kPayloadTooLarge, any other RESOURCE_EXHAUSTED means the daemon is short of memory),
+// NOT_FOUND (unknown run or lease), FAILED_PRECONDITION (lease no longer held, or the
 // scheduler is closed), UNAVAILABLE (SQLite busy or I/O error), DATA_LOSS (damaged file at
 // Open), INTERNAL (a bug). No exception leaves this module.
 //
@@ -86,6 +88,11 @@
 #include "server/util/executor.h"
 
 namespace fast_crewai::scheduler {
+
+// The reason detail (server/util/error_details.h, kReasonDetail) of a request refused by a size
+// limit (max_payload_bytes, max_nodes_per_run): the request is too large and repeating it will
+// not help. The RPC layer sends it as trailing metadata `fast-crewai-reason`.
+inline constexpr char kPayloadTooLarge[] = "PAYLOAD_TOO_LARGE";
 
 struct SchedulerOptions {
   // ---- Parameters that affect behaviour ----
@@ -320,7 +327,7 @@ class Scheduler {
   // Ends a lease with the node's output and returns the run once durable. Errors:
   // INVALID_ARGUMENT "lease_id: must not be empty", NOT_FOUND "lease_id: ...",
   // FAILED_PRECONDITION "lease_id: ... (lapsed / completed / failed / cancelled)",
-  // RESOURCE_EXHAUSTED "output: ...".
+  // RESOURCE_EXHAUSTED "output: ..." (reason kPayloadTooLarge; the lease stays held).
   virtual absl::StatusOr<RunInfo> CompleteNode(absl::string_view lease_id, std::string output) = 0;
 
   // Ends a lease with an error: back to the queue when `retryable` and attempts remain

@@ -19,6 +19,7 @@
 #include "absl/synchronization/notification.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "server/util/error_details.h"
 #include "server/util/executor.h"
 #include "tests/cpp/scheduler/scheduler_test_util.h"
 #include "tests/cpp/testing/fake_clock.h"
@@ -156,8 +157,10 @@ TEST_F(SchedulerTest, MalformedGraphsAreRejectedNamingTheField) {
   SchedulerOptions small = TestOptions(dir_.path(), &clock_);
   small.max_nodes_per_run = 2;
   Reopen(small);
-  EXPECT_THAT(scheduler_->CreateRun(Spec({Node("a"), Node("b"), Node("c")})),
+  absl::StatusOr<RunInfo> too_many = scheduler_->CreateRun(Spec({Node("a"), Node("b"), Node("c")}));
+  EXPECT_THAT(too_many,
               StatusIs(absl::StatusCode::kResourceExhausted, HasSubstr("nodes: 3 nodes")));
+  EXPECT_EQ(GetErrorDetail(too_many.status(), kReasonDetail), kPayloadTooLarge);
 }
 
 TEST_F(SchedulerTest, EmptyRunSucceedsAtOnce) {
@@ -290,9 +293,11 @@ TEST_F(SchedulerTest, RepeatingTheCallThatEndedALeaseGetsTheSameAnswer) {
 TEST_F(SchedulerTest, OversizedOutputIsRefusedAndTheLeaseStaysHeld) {
   Create(Spec({Node("a")}));
   LeaseGrant a = LeaseOne();
-  EXPECT_THAT(scheduler_->CompleteNode(a.lease_id, std::string(1025, 'o')),
-              StatusIs(absl::StatusCode::kResourceExhausted,
-                       HasSubstr("output: 1025 bytes is more than the limit of 1024")));
+  absl::StatusOr<RunInfo> refused = scheduler_->CompleteNode(a.lease_id, std::string(1025, 'o'));
+  EXPECT_THAT(refused, StatusIs(absl::StatusCode::kResourceExhausted,
+                                HasSubstr("output: 1025 bytes is more than the limit of 1024")));
+  // The reason tells a worker that repeating the call will not help.
+  EXPECT_EQ(GetErrorDetail(refused.status(), kReasonDetail), kPayloadTooLarge);
   ASSERT_OK(scheduler_->CompleteNode(a.lease_id, "small"));
 }
 
@@ -965,8 +970,10 @@ TEST_F(SchedulerTest, ARunWhoseCreationCannotBeWrittenIsCancelledAndStaysCancell
   std::optional<absl::StatusOr<std::vector<LeaseGrant>>> got;
   scheduler_->LeaseNodes({"w", "", 1, absl::Seconds(30)},
                          [&](absl::StatusOr<std::vector<LeaseGrant>> r) { got = std::move(r); });
-  EXPECT_THAT(scheduler_->CreateRun(Spec({Node("a"), Node("b")})),
-              StatusIs(absl::StatusCode::kResourceExhausted, HasSubstr("disk on fire")));
+  absl::StatusOr<RunInfo> unwritten = scheduler_->CreateRun(Spec({Node("a"), Node("b")}));
+  EXPECT_THAT(unwritten, StatusIs(absl::StatusCode::kResourceExhausted, HasSubstr("disk on fire")));
+  // Not a size limit: nothing tells the caller that the same request would be refused again.
+  EXPECT_EQ(GetErrorDetail(unwritten.status(), kReasonDetail), std::nullopt);
   // The waiting worker was served before the commit, and loses that lease now.
   ASSERT_TRUE(got.has_value() && got->ok() && (*got)->size() == 1);
   EXPECT_THAT(scheduler_->CompleteNode((**got)[0].lease_id, "A"),

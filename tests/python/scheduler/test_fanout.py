@@ -296,3 +296,43 @@ def test_an_output_over_the_payload_limit_fails_its_input_at_once(
         fanout.collect(client, run, 1, timeout=30)
     assert list(failed.value.failures) == [0]
     assert "scheduler_max_payload_bytes" in failed.value.failures[0]
+
+
+def test_a_resource_exhausted_without_the_payload_reason_is_retried_not_a_failure(
+        start_daemon: Callable[..., Any], use_daemon: Callable[..., None],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """RESOURCE_EXHAUSTED without `fast-crewai-reason: PAYLOAD_TOO_LARGE` (the daemon short of
+    memory, its commit refused) says nothing about the output: the worker repeats the call, and
+    the input succeeds instead of failing as "output refused"."""
+    import grpc
+
+    from fast_crewai import errors
+    from fast_crewai.scheduler import fanout
+    from fast_crewai.scheduler.remote import SchedulerClient
+    from fast_crewai.scheduler.worker import Worker
+
+    monkeypatch.syspath_prepend(str(HERE))
+    monkeypatch.setattr("fast_crewai.scheduler.worker.RETRY_PAUSE_S", 0.01)
+    use_daemon(start_daemon())
+    attempts: list[str] = []
+
+    class ShortOfMemoryOnce(SchedulerClient):
+        """The real client; its first CompleteNode is answered as a daemon short of memory."""
+
+        def complete_node(self, lease_id: str, output: bytes, **kwargs: Any) -> Any:
+            attempts.append(lease_id)
+            if len(attempts) == 1:
+                raise errors.ResourceExhausted(
+                    "scheduler: cannot plan a write: std::bad_alloc",
+                    code=grpc.StatusCode.RESOURCE_EXHAUSTED)
+            return super().complete_node(lease_id, output, **kwargs)
+
+    client = ShortOfMemoryOnce()
+    run = fanout.start_run("fanout_crews:echo_crew", [{"n": 5}], client=client,
+                           lease_seconds=60, max_attempts=3)
+    assert run is not None
+    stats = Worker(client, max_tasks=1, poll_wait=0.5).run()
+    assert (stats.leased, stats.completed, stats.failed) == (1, 1, 0)
+    assert len(attempts) == 2 and attempts[0] == attempts[1]  # the same lease, repeated
+    outputs = fanout.collect(client, run, 1, timeout=30)
+    assert [o.raw for o in outputs] == [f"done #5 pid {os.getpid()}"]

@@ -42,6 +42,8 @@ _log = logging.getLogger(__name__)
 POLL_WAIT_S = 2.0
 # Pause after a failed call before trying again.
 RETRY_PAUSE_S = 0.5
+# The `fast-crewai-reason` of a request refused by a size limit: repeating it cannot help.
+PAYLOAD_TOO_LARGE = "PAYLOAD_TOO_LARGE"
 MAX_ERROR_TEXT = 4000
 # How often the heartbeat thread looks again while no lease is held (a new lease wakes it).
 IDLE_HEARTBEAT_S = 1.0
@@ -336,11 +338,13 @@ class Worker:
             self.stats.lost += 1
             self._log(f"node {lease.node_id}: result refused ({e})")
         except errors.ResourceExhausted as e:
-            if output is None:  # an error text over a small scheduler_max_payload_bytes
+            if output is None or e.reason != PAYLOAD_TOO_LARGE:
+                # An error text over a small scheduler_max_payload_bytes, or the daemon still
+                # short of memory after the retries: the lease lapses, the input runs again.
                 self._log(f"node {lease.node_id}: cannot report the result: {e}")
                 return
-            # An output over scheduler_max_payload_bytes (RESOURCE_EXHAUSTED, the lease stays
-            # held): the input fails, clearly, instead of lapsing and running again.
+            # An output over scheduler_max_payload_bytes (the lease stays held): the input
+            # fails, clearly, instead of lapsing and running again.
             self._finish(lease, error=f"output refused by the daemon: {e}"[:MAX_ERROR_TEXT])
             return
         except errors.FastCrewAIError as e:
@@ -354,13 +358,16 @@ class Worker:
                 self._last_finish = time.monotonic()
 
     def _call_until_answered(self, method: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-        """Retries while the daemon is unreachable and the lease may still be held."""
+        """Retries while the daemon is unreachable or short of memory (RESOURCE_EXHAUSTED
+        without PAYLOAD_TOO_LARGE: the same call may pass later, and a repeat of a call that
+        did pass gets its answer) and the lease may still be held."""
         deadline = time.monotonic() + 60.0
         while True:
             try:
                 return method(*args, **kwargs)
-            except errors.DaemonUnavailable:
-                if time.monotonic() > deadline:
+            except (errors.DaemonUnavailable, errors.ResourceExhausted) as e:
+                if (isinstance(e, errors.ResourceExhausted) and e.reason == PAYLOAD_TOO_LARGE
+                        or time.monotonic() > deadline):
                     raise
                 time.sleep(RETRY_PAUSE_S)
 

@@ -84,8 +84,9 @@ class SchedulerServiceServicer(object):
     def CreateRun(self, request, context):
         """Creates a run from a graph of nodes. INVALID_ARGUMENT for a cycle (the message names the
         nodes on it), a dependency on an unknown node, a duplicate or malformed node id;
-        RESOURCE_EXHAUSTED for an oversized payload or too many nodes. Acknowledged runs are
-        durable.
+        RESOURCE_EXHAUSTED with `fast-crewai-reason: PAYLOAD_TOO_LARGE` for an oversized payload
+        or too many nodes (any other RESOURCE_EXHAUSTED: the daemon is short of memory). Acknowledged
+        runs are durable.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -166,8 +167,9 @@ class SchedulerServiceServicer(object):
     def CompleteNode(self, request, context):
         """Ends a lease with the node's output. FAILED_PRECONDITION when the lease lapsed, was
         completed or failed already, or its run was cancelled; NOT_FOUND for an unknown lease id;
-        RESOURCE_EXHAUSTED for an output over the payload limit (the lease stays held). Safe to
-        retry: repeating the call that completed the lease (same lease, same output) is answered
+        RESOURCE_EXHAUSTED with `fast-crewai-reason: PAYLOAD_TOO_LARGE` for an output over the
+        payload limit (the lease stays held; without that reason the daemon is short of memory and
+        the call may be repeated). Safe to retry: repeating the call that completed the lease (same lease, same output) is answered
         as that call was, once the completion is on disk.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
