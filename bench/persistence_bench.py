@@ -34,6 +34,11 @@
 
    The daemon's write path without the Python client's cost (C++ gRPC clients, same peer):
    build/bench/persistence/daemon_write_bench.
+     * CrewAI's storage API, what a crew calls per task: CrewAI's own
+       KickoffTaskOutputsSQLiteStorage.add() (lock, connect, one row, commit with fsync, close)
+       against the same add() of the storage the shim gives a crew (`import fast_crewai.shim`:
+       one RPC, and the background mirror into CrewAI's file that `crewai log-tasks-outputs`
+       reads, with CrewAI's file lock). Each process writes its own rows into one file.
 
 Ratios are peer / fast-crewai for latency, fast-crewai / peer for throughput: above 1 means
 fast-crewai is faster. Targets (docs/persistence.md): load before every task >= 20x, durable
@@ -243,7 +248,27 @@ def _writer_process(kind: str, target: str, payload: str, slot: int, ready: Any,
                     stop: Any, counts: Any) -> None:
     """One writer process: rows one at a time, each acknowledged only once durable."""
     n = 0
-    if kind == "sqlite":
+    if kind in ("crewai", "shim"):
+        # CrewAI's storage API, one add() per row: CrewAI's own class on `target` (a file), or
+        # the shim's storage as a crew gets it (the daemon at FAST_CREWAI_ENDPOINT, the lock
+        # backend installed, the mirror into CrewAI's file on).
+        task_output = {"raw": payload, "agent": "Researcher"}
+        if kind == "crewai":
+            from crewai.memory.storage.kickoff_task_outputs_storage import (
+                KickoffTaskOutputsSQLiteStorage,
+            )
+
+            storage = KickoffTaskOutputsSQLiteStorage(target)
+        else:
+            import fast_crewai.shim  # noqa: F401  (patches CrewAI, as in a user's program)
+            from fast_crewai.persistence.kickoff import DaemonKickoffStorage
+
+            storage = DaemonKickoffStorage(os.environ["BENCH_CREWAI_FILE"])
+
+        def write() -> None:
+            task = SimpleNamespace(id=f"w{slot}-t{n}", key=f"k{n % 10}", expected_output="e")
+            storage.add(task, task_output, n % 10, False, {})
+    elif kind == "sqlite":
         conn = sqlite3.connect(target, timeout=60, isolation_level=None)
         conn.execute("PRAGMA synchronous=FULL")
 
@@ -280,6 +305,9 @@ def _writer_process(kind: str, target: str, payload: str, slot: int, ready: Any,
 
         write()  # connect before the clock starts
         n += 1
+    if kind in ("crewai", "shim"):
+        write()  # create the table / connect before the clock starts
+        n += 1
     rows_per_write = 10 if kind == "daemon-batch" else 1
     ready.release()
     go.wait()
@@ -291,8 +319,10 @@ def _writer_process(kind: str, target: str, payload: str, slot: int, ready: Any,
     counts[slot] = done
 
 
-def run_writers(kind: str, target: str, payload: str, writers: int, seconds: float) -> float:
-    """Rows per second acknowledged by `writers` processes together."""
+def run_writers(kind: str, target: str, payload: str, writers: int, seconds: float,
+                crewai_file: str = "") -> float:
+    """Rows per second acknowledged by `writers` processes together (`crewai_file`: CrewAI's
+    replay file of the "shim" kind's mirror)."""
     import multiprocessing
 
     ctx = multiprocessing.get_context("spawn")  # the parent has used gRPC: no fork
@@ -301,6 +331,7 @@ def run_writers(kind: str, target: str, payload: str, writers: int, seconds: flo
     procs = [ctx.Process(target=_writer_process,
                          args=(kind, target, payload, slot, ready, go, stop, counts))
              for slot in range(writers)]
+    os.environ["BENCH_CREWAI_FILE"] = crewai_file  # inherited by the spawned processes
     for proc in procs:
         proc.start()
     for _ in procs:
@@ -325,24 +356,31 @@ def bench_durable_writes(endpoint: str, work: Path, writers: list[int], seconds:
         conn.execute("CREATE TABLE rows(writer INTEGER, n INTEGER, payload TEXT)")
     # Interleaved: every round runs each writer count on each side in turn, so that a noisy
     # neighbour or a slow disk spell hits all alike; the tables keep the medians.
-    kinds = ("sqlite", "daemon", "daemon-batch")
+    kinds = ("sqlite", "daemon", "daemon-batch", "crewai", "shim")
     runs: dict[tuple[str, int], list[float]] = {(k, n): [] for k in kinds for n in writers}
-    for _ in range(rounds):
+    for r in range(rounds):
         for n in writers:
             for kind in kinds:
-                target = path if kind == "sqlite" else endpoint
-                runs[(kind, n)].append(run_writers(kind, target, payload, n, seconds))
+                # Each CrewAI-API run on a fresh file of its own: CrewAI's table, or the mirror's.
+                crewai_file = str(work / f"{kind}-{n}-{r}" / "latest_kickoff_task_outputs.db")
+                Path(crewai_file).parent.mkdir()
+                target = {"sqlite": path, "crewai": crewai_file}.get(kind, endpoint)
+                runs[(kind, n)].append(run_writers(kind, target, payload, n, seconds,
+                                                   crewai_file))
     title = f"rows/s, writer processes (median of {rounds} interleaved rounds x {seconds:g} s)"
     table = Table(f"Durable writes, one row per call: {title}",
                   "daemon group commit", "SQLite FULL 1 row/txn", unit="/s")
     batch = Table(f"For reference, NOT the target (the client batches 10 rows per call): {title}",
                   "daemon 10 rows/RPC", "SQLite FULL 1 row/txn", unit="/s")
+    api = Table(f"Replay-log rows through CrewAI's storage API (add() per row): {title}",
+                "fast-crewai shim", "CrewAI add()", unit="/s")
     for n in writers:
         label = f"{n} writer{'s' if n > 1 else ''}"
         peer = median(runs[("sqlite", n)])
         table.add(label, median(runs[("daemon", n)]), peer)
         batch.add(label, median(runs[("daemon-batch", n)]), peer)
-    return [table, batch]
+        api.add(label, median(runs[("shim", n)]), median(runs[("crewai", n)]))
+    return [table, batch, api]
 
 
 def main() -> None:

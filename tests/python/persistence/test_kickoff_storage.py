@@ -228,3 +228,101 @@ def test_patched_handler_skips_the_load_before_every_task(
         assert [r["task_id"] for r in got] == [str(tasks[0].id), str(replayed_task.id)]
     finally:
         patcher.uninstrument()
+
+
+def test_the_mirror_guards_crewais_file_with_crewais_own_lock(
+        daemon: Any, use_daemon: Callable[[Any], None], crewai_home: Any,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """With the shim's lock backend in place (every lock_store.lock held in the daemon), the
+    thread that mirrors the replay log into CrewAI's local file locks that file with CrewAI's
+    own file lock: the file is this machine's, the lock then also excludes CrewAI processes
+    without fast-crewai, and a daemon lock cost a HoldLock stream per row."""
+    import os
+    import threading
+
+    from crewai_cli.task_outputs import load_task_outputs
+    from crewai_core import lock_store
+
+    from fast_crewai.client.connection import get_connection
+    from fast_crewai.patches.persistence import PersistencePatcher
+    from fast_crewai.persistence import locks
+    from fast_crewai.persistence.kickoff import DaemonKickoffStorage, mirror_flush
+
+    use_daemon(daemon)
+    asked_daemon: list[tuple[str, str]] = []  # (lock name, thread)
+    real_acquire = locks._Hold.acquire
+
+    def acquire(self: Any) -> None:
+        asked_daemon.append((self.name, threading.current_thread().name))
+        real_acquire(self)
+
+    file_locked: list[str] = []
+    real_file_lock = locks.crewai_default_lock
+
+    def file_lock(name: str, *, timeout: float = 120.0) -> Any:
+        file_locked.append(name)
+        return real_file_lock(name, timeout=timeout)
+
+    monkeypatch.setattr(locks._Hold, "acquire", acquire)
+    monkeypatch.setattr(locks, "crewai_default_lock", file_lock)
+    patcher = PersistencePatcher()
+    assert patcher.instrument(get_connection().config).applied
+    try:
+        with lock_store.lock("foreground", timeout=5):  # any other lock: held in the daemon
+            pass
+        storage = DaemonKickoffStorage()
+        tasks = [_task(key) for key in "abc"]
+        for i, task in enumerate(tasks):
+            storage.add(task, _output(f"row {i}"), i, False, {})
+        assert mirror_flush(10)
+    finally:
+        patcher.uninstrument()
+    assert asked_daemon == [("foreground", threading.current_thread().name)]
+    file_name = f"sqlite:{os.path.realpath(storage.db_path)}"
+    # The first row clears the file, then each row is added: every change under the file lock.
+    assert file_locked.count(file_name) >= len(tasks), file_locked
+    assert set(file_locked) == {file_name}
+    assert [row["task_id"] for row in load_task_outputs(storage.db_path)] == \
+        [str(task.id) for task in tasks]
+
+
+def test_rows_queued_for_the_mirror_are_written_in_one_transaction(
+        daemon: Any, use_daemon: Callable[[Any], None], crewai_home: Any,
+        reference: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """When rows arrive faster than the mirror writes CrewAI's file (a burst, parallel crews in
+    one process), the adds queued for one file are applied in one transaction, and the file
+    ends as CrewAI's own storage leaves it after the same calls."""
+    import threading
+
+    from crewai_cli.task_outputs import load_task_outputs
+
+    from fast_crewai.persistence import kickoff
+    from fast_crewai.persistence.kickoff import DaemonKickoffStorage, mirror_flush
+
+    use_daemon(daemon)
+    batches: list[int] = []
+    real_apply = kickoff._apply_adds
+
+    def apply_adds(adds: list[Any]) -> None:
+        batches.append(len(adds))
+        real_apply(adds)
+
+    monkeypatch.setattr(kickoff, "_apply_adds", apply_adds)
+    gate = threading.Event()
+    kickoff._mirror.submit(lambda: gate.wait(10))  # the mirror is busy meanwhile
+    ours = DaemonKickoffStorage()
+    tasks = [_task(key) for key in "abcde"]
+    for storage in (ours, reference):
+        storage.delete_all()  # kickoff 1
+        for i, task in enumerate(tasks[:3]):
+            storage.add(task, _output(f"first {i}"), i, False, {"topic": "otters"})
+        storage.delete_all()  # kickoff 2: the file shows it alone
+        for i, task in enumerate(tasks[3:]):
+            storage.add(task, _output(f"second {i}"), i, i == 1, None)
+    gate.set()
+    assert mirror_flush(10)
+    assert batches == [5]
+    assert _without_timestamps(load_task_outputs(ours.db_path)) == \
+        _without_timestamps(load_task_outputs(reference.db_path))
+    assert [row["task_id"] for row in load_task_outputs(ours.db_path)] == \
+        [str(task.id) for task in tasks[3:]]

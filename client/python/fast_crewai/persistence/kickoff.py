@@ -41,10 +41,12 @@ from __future__ import annotations
 import atexit
 import contextlib
 import contextvars
+import dataclasses
 import json
 import logging
 import os
 import queue
+import sqlite3
 import threading
 import uuid
 from pathlib import Path
@@ -52,7 +54,7 @@ from types import SimpleNamespace
 from typing import Any, Callable, Iterator
 
 from fast_crewai import errors
-from fast_crewai.persistence import _link, conversions
+from fast_crewai.persistence import _link, conversions, locks
 from fast_crewai.persistence.json_snapshot import JsonSnapshot
 
 __all__ = ["DaemonKickoffStorage", "default_db_path", "hard_reset", "mirror_flush"]
@@ -113,21 +115,74 @@ def _encode(value: Any) -> str:
 # The local file: CrewAI's own storage, written in the background.
 
 
+@dataclasses.dataclass(frozen=True)
+class _MirroredAdd:
+    """One add() to apply to CrewAI's file at `path`, after emptying the file when `clear`."""
+
+    path: str
+    clear: bool
+    task: Any
+    output: Any
+    task_index: int
+    was_replayed: bool
+    inputs: Any
+
+
+# What the mirror queue holds: a change to apply, or an add (batched with the adds queued
+# behind it for the same file).
+_MirrorItem = Callable[[], None] | _MirroredAdd
+# Adds queued back to back for one file are written in one transaction, at most this many.
+MAX_MIRROR_BATCH = 256
+_NO_ITEM = object()
+
+
+def _apply_adds(adds: list[_MirroredAdd]) -> None:
+    """Applies `adds` (one file, in order) as CrewAI's storage would apply them one by one.
+
+    One add goes through CrewAI's own class. Several (the mirror fell behind a burst of rows)
+    take CrewAI's lock for the file once and run CrewAI's statements in one transaction: the
+    same rows, one fsync instead of one per row.
+    """
+    local = _local_storage(adds[0].path)  # CrewAI's class; it created the table
+    if len(adds) == 1:
+        add = adds[0]
+        if add.clear:
+            local.delete_all()
+        local.add(add.task, add.output, add.task_index, add.was_replayed, add.inputs)
+        return
+    from crewai_core.lock_store import lock as store_lock
+
+    with store_lock(f"sqlite:{os.path.realpath(adds[0].path)}"):
+        with contextlib.closing(sqlite3.connect(adds[0].path, timeout=30)) as conn, conn:
+            for add in adds:
+                if add.clear:
+                    conn.execute("DELETE FROM latest_kickoff_task_outputs")
+                conn.execute(
+                    "INSERT OR REPLACE INTO latest_kickoff_task_outputs (task_id, task_key, "
+                    "expected_output, output, task_index, inputs, was_replayed) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    (str(add.task.id), add.task.key, add.task.expected_output,
+                     _encode(add.output), add.task_index, _encode(add.inputs or {}),
+                     add.was_replayed))
+
+
 class _Mirror:
-    """One daemon thread per process applying queued changes to CrewAI's local files in order.
+    """One daemon thread per process applying queued changes to CrewAI's local files in order,
+    under CrewAI's own file lock (locks.local_locks_only), never a daemon lock. Adds queued back
+    to back for one file are applied in one transaction (_apply_adds).
 
     Errors are logged, never raised: the daemon holds the data, the file is a courtesy to
     `crewai log-tasks-outputs` and the fallback path.
     """
 
     def __init__(self) -> None:
-        self._queue: queue.SimpleQueue[Callable[[], None] | None] = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[_MirrorItem] = queue.SimpleQueue()
         self._lock = threading.Lock()
         self._pending = 0
         self._idle = threading.Condition(self._lock)
         self._thread: threading.Thread | None = None
 
-    def submit(self, fn: Callable[[], None]) -> None:
+    def submit(self, fn: _MirrorItem) -> None:
         with self._lock:
             self._pending += 1
             if self._thread is None or not self._thread.is_alive():
@@ -142,16 +197,38 @@ class _Mirror:
             return self._idle.wait_for(lambda: self._pending == 0, timeout)
 
     def _run(self) -> None:
+        # The files are this machine's: CrewAI's own file lock guards them (locks.py).
+        with locks.local_locks_only():
+            self._apply_forever()
+
+    def _apply_forever(self) -> None:
+        carry: object = _NO_ITEM  # taken from the queue, not part of the last batch
         while True:
-            fn = self._queue.get()
+            item = self._queue.get() if carry is _NO_ITEM else carry
+            carry = _NO_ITEM
+            taken = 1
             try:
-                if fn is not None:
-                    fn()
+                if isinstance(item, _MirroredAdd):
+                    adds = [item]
+                    while len(adds) < MAX_MIRROR_BATCH:
+                        try:
+                            queued = self._queue.get_nowait()
+                        except queue.Empty:
+                            break
+                        if isinstance(queued, _MirroredAdd) and queued.path == item.path:
+                            adds.append(queued)
+                        else:
+                            carry = queued
+                            break
+                    taken = len(adds)
+                    _apply_adds(adds)
+                elif callable(item):
+                    item()
             except Exception as e:  # noqa: BLE001 - a courtesy copy must never break anything
                 _log.warning("fast-crewai: could not update CrewAI's local replay file: %s", e)
             finally:
                 with self._lock:
-                    self._pending -= 1
+                    self._pending -= taken
                     if self._pending == 0:
                         self._idle.notify_all()
 
@@ -435,30 +512,21 @@ class DaemonKickoffStorage:
         if not self._mirror_enabled:
             return
         clear, self._clear_file_before_next_row = self._clear_file_before_next_row, False
-        path = self.db_path
-
-        def apply() -> None:
-            local = _local_storage(path)
-            if clear:
-                local.delete_all()
-            local.add(task, output, task_index, was_replayed, inputs)
-
-        _mirror.submit(apply)
+        _mirror.submit(_MirroredAdd(self.db_path, clear, task, output, task_index, was_replayed,
+                                    inputs))
 
     def _mirror_replace(self, rows: list[dict[str, Any]]) -> None:
         if not self._mirror_enabled:
             return
         self._clear_file_before_next_row = False
         path = self.db_path
-        snapshot = rows  # freshly decoded, owned by nobody else
-
-        def apply() -> None:
-            local = _local_storage(path)
-            local.delete_all()
-            for row in snapshot:
-                task = SimpleNamespace(id=row["task_id"], key=row["task_key"],
-                                       expected_output=row["expected_output"])
-                local.add(task, row["output"], row["task_index"], bool(row["was_replayed"]),
-                          row["inputs"])
-
-        _mirror.submit(apply)
+        if not rows:
+            _mirror.submit(lambda: _local_storage(path).delete_all())
+            return
+        # The rows are freshly decoded, owned by nobody else. Queued back to back, they are
+        # written in one transaction that first empties the file.
+        for i, row in enumerate(rows):
+            task = SimpleNamespace(id=row["task_id"], key=row["task_key"],
+                                   expected_output=row["expected_output"])
+            _mirror.submit(_MirroredAdd(path, i == 0, task, row["output"], row["task_index"],
+                                        bool(row["was_replayed"]), row["inputs"]))

@@ -22,6 +22,11 @@ that use the daemon and processes that use the fallback do not exclude each othe
 daemon up, or turn database acceleration off, for strict mutual exclusion across a fleet.
 If the daemon goes away while a lock is held, the block is not interrupted; a warning says the
 lock was lost.
+
+Within `local_locks_only()` (one thread) `daemon_lock` takes the fallback lock without asking
+the daemon: the thread that mirrors the replay log into CrewAI's local file (kickoff.py) guards
+that one machine's file as CrewAI does, with CrewAI's file lock, which also excludes CrewAI
+processes running without fast-crewai; a daemon lock there cost a stream per row.
 """
 
 from __future__ import annotations
@@ -42,7 +47,8 @@ import grpc
 from fast_crewai import errors
 from fast_crewai.persistence import _link, conversions
 
-__all__ = ["DEFAULT_LEASE_S", "LockBackend", "crewai_default_lock", "daemon_lock"]
+__all__ = ["DEFAULT_LEASE_S", "LockBackend", "crewai_default_lock", "daemon_lock",
+           "local_locks_only"]
 
 _log = logging.getLogger(__name__)
 
@@ -54,6 +60,20 @@ DEFAULT_TIMEOUT_S = 120.0
 LockBackend = Callable[..., ContextManager[None]]
 
 _RELEASE = object()
+
+# Per thread: True within local_locks_only().
+_local_only = threading.local()
+
+
+@contextlib.contextmanager
+def local_locks_only() -> Iterator[None]:
+    """Within the block, on this thread, daemon_lock takes its fallback lock (module docstring)."""
+    previous = getattr(_local_only, "on", False)
+    _local_only.on = True
+    try:
+        yield
+    finally:
+        _local_only.on = previous
 
 
 def _holder() -> str:
@@ -179,11 +199,11 @@ def daemon_lock(name: str, *, timeout: float = DEFAULT_TIMEOUT_S,
                 lease_s: float = DEFAULT_LEASE_S) -> Iterator[None]:
     """Holds the daemon lock `name` for the duration of the block (see the module docstring).
 
-    `fallback(name, timeout=...)` is used when the daemon is unreachable (default: CrewAI's
-    own lock).
+    `fallback(name, timeout=...)` is used when the daemon is unreachable, and within
+    local_locks_only() (default: CrewAI's own lock).
     """
     local = fallback or crewai_default_lock
-    if not _link.daemon_available():
+    if getattr(_local_only, "on", False) or not _link.daemon_available():
         with local(name, timeout=timeout):
             yield
         return
