@@ -26,19 +26,20 @@
 
 3. Durable writes under concurrency: --writers processes each storing rows of ~1 KB, every row
    acknowledged only once durable, --rounds interleaved rounds (medians):
-     * SQLite synchronous=FULL, one row per transaction (what each CrewAI add() is), WAL;
+     * SQLite synchronous=FULL, one row per transaction on a kept connection, WAL (each CrewAI
+       add() is such a transaction, and also takes a lock and opens a connection);
      * the daemon, --persistence_sync=full, one AddTaskOutput RPC per row: concurrent
        writers share each commit's fsync (group commit). This is the target's comparison.
      * for reference only (not the target: the client batches): AddTaskOutputs with 10 rows
        per RPC, one transaction per call.
-
-   The daemon's write path without the Python client's cost (C++ gRPC clients, same peer):
-   build/bench/persistence/daemon_write_bench.
      * CrewAI's storage API, what a crew calls per task: CrewAI's own
        KickoffTaskOutputsSQLiteStorage.add() (lock, connect, one row, commit with fsync, close)
        against the same add() of the storage the shim gives a crew (`import fast_crewai.shim`:
        one RPC, and the background mirror into CrewAI's file that `crewai log-tasks-outputs`
        reads, with CrewAI's file lock). Each process writes its own rows into one file.
+
+   The daemon's write path without the Python client's cost (C++ gRPC clients, same peer):
+   build/bench/persistence/daemon_write_bench.
 
 Ratios are peer / fast-crewai for latency, fast-crewai / peer for throughput: above 1 means
 fast-crewai is faster. Targets (docs/persistence.md): load before every task >= 20x, durable
