@@ -4,7 +4,9 @@
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
+#include <cstdint>
 #include <fstream>
+#include <limits>
 #include <map>
 #include <sstream>
 #include <thread>
@@ -54,6 +56,27 @@ absl::StatusOr<bool> ParseBool(absl::string_view text) {
   if (lower == "false" || lower == "0" || lower == "no" || lower == "off") return false;
   return absl::InvalidArgumentError(
       absl::StrCat("invalid boolean ", Quote(text), " (expected true or false)"));
+}
+
+// The sync modes of the stores: "full" -> true, "normal" -> false (any case).
+absl::StatusOr<bool> ParseSyncFull(absl::string_view value) {
+  const std::string lower = absl::AsciiStrToLower(value);
+  if (lower != "full" && lower != "normal") {
+    return absl::InvalidArgumentError(
+        absl::StrCat("invalid sync mode ", Quote(value), " (expected full or normal)"));
+  }
+  return lower == "full";
+}
+
+// A decimal count in [min, max]; `expected` says which in the error ("1-100").
+absl::StatusOr<int64_t> ParseCount(absl::string_view value, int64_t min, int64_t max,
+                                   absl::string_view expected) {
+  int64_t n = 0;
+  if (!absl::SimpleAtoi(value, &n) || n < min || n > max) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("invalid count ", Quote(value), " (expected ", expected, ")"));
+  }
+  return n;
 }
 
 absl::Status ApplyListen(absl::string_view value, Config& config) {
@@ -180,12 +203,7 @@ absl::Status ApplyMemorySearchThreads(absl::string_view value, Config& config) {
 }
 
 absl::Status ApplyMemoryMaxRecords(absl::string_view value, Config& config) {
-  int64_t n = 0;
-  if (!absl::SimpleAtoi(value, &n) || n < 0) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("invalid count ", Quote(value), " (expected 0 or more; 0 = no limit)"));
-  }
-  config.memory.max_records = n;
+  ASSIGN_OR_RETURN(config.memory.max_records, ParseCount(value, 0, std::numeric_limits<int64_t>::max(), "0 or more; 0 = no limit"));
   return absl::OkStatus();
 }
 
@@ -256,22 +274,12 @@ absl::Status ApplyCachePersist(absl::string_view value, Config& config) {
 }
 
 absl::Status ApplyMemorySync(absl::string_view value, Config& config) {
-  const std::string lower = absl::AsciiStrToLower(value);
-  if (lower != "full" && lower != "normal") {
-    return absl::InvalidArgumentError(
-        absl::StrCat("invalid sync mode ", Quote(value), " (expected full or normal)"));
-  }
-  config.memory.sync_full = lower == "full";
+  ASSIGN_OR_RETURN(config.memory.sync_full, ParseSyncFull(value));
   return absl::OkStatus();
 }
 
 absl::Status ApplyPersistenceSync(absl::string_view value, Config& config) {
-  const std::string lower = absl::AsciiStrToLower(value);
-  if (lower != "full" && lower != "normal") {
-    return absl::InvalidArgumentError(
-        absl::StrCat("invalid sync mode ", Quote(value), " (expected full or normal)"));
-  }
-  config.persistence.sync_full = lower == "full";
+  ASSIGN_OR_RETURN(config.persistence.sync_full, ParseSyncFull(value));
   return absl::OkStatus();
 }
 
@@ -292,12 +300,7 @@ absl::Status ApplyPersistenceIntegrityCheck(absl::string_view value, Config& con
 }
 
 absl::Status ApplyPersistenceMaxKickoffs(absl::string_view value, Config& config) {
-  int64_t n = 0;
-  if (!absl::SimpleAtoi(value, &n) || n < 1 || n > 1000000) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("invalid count ", Quote(value), " (expected 1-1000000)"));
-  }
-  config.persistence.max_kickoffs = n;
+  ASSIGN_OR_RETURN(config.persistence.max_kickoffs, ParseCount(value, 1, 1000000, "1-1000000"));
   return absl::OkStatus();
 }
 
@@ -333,12 +336,7 @@ absl::Status ApplySchedulerLease(absl::string_view value, Config& config) {
 }
 
 absl::Status ApplySchedulerMaxAttempts(absl::string_view value, Config& config) {
-  int n = 0;
-  if (!absl::SimpleAtoi(value, &n) || n < 1 || n > 100) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("invalid count ", Quote(value), " (expected 1-100)"));
-  }
-  config.scheduler.max_attempts = n;
+  ASSIGN_OR_RETURN(config.scheduler.max_attempts, ParseCount(value, 1, 100, "1-100"));
   return absl::OkStatus();
 }
 
@@ -354,22 +352,12 @@ absl::Status ApplySchedulerMaxPayloadBytes(absl::string_view value, Config& conf
 }
 
 absl::Status ApplySchedulerMaxRuns(absl::string_view value, Config& config) {
-  int64_t n = 0;
-  if (!absl::SimpleAtoi(value, &n) || n < 1 || n > 1000000) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("invalid count ", Quote(value), " (expected 1-1000000)"));
-  }
-  config.scheduler.max_runs = n;
+  ASSIGN_OR_RETURN(config.scheduler.max_runs, ParseCount(value, 1, 1000000, "1-1000000"));
   return absl::OkStatus();
 }
 
 absl::Status ApplySchedulerSync(absl::string_view value, Config& config) {
-  const std::string lower = absl::AsciiStrToLower(value);
-  if (lower != "full" && lower != "normal") {
-    return absl::InvalidArgumentError(
-        absl::StrCat("invalid sync mode ", Quote(value), " (expected full or normal)"));
-  }
-  config.scheduler.sync_full = lower == "full";
+  ASSIGN_OR_RETURN(config.scheduler.sync_full, ParseSyncFull(value));
   return absl::OkStatus();
 }
 

@@ -330,6 +330,46 @@ TEST(ConfigTest, EnumDurationAndNumberValues) {
               StatusIs(absl::StatusCode::kInvalidArgument, "--data_dir: must not be empty"));
 }
 
+TEST(ConfigTest, EveryStoreSyncModeAndCountIsParsedAlike) {
+  ASSERT_OK_AND_ASSIGN(Config normal, Load({"--memory_sync=normal", "--persistence_sync=Normal",
+                                            "--scheduler_sync=NORMAL"}));
+  EXPECT_FALSE(normal.memory.sync_full);
+  EXPECT_FALSE(normal.persistence.sync_full);
+  EXPECT_FALSE(normal.scheduler.sync_full);
+  ASSERT_OK_AND_ASSIGN(Config full, Load({"--persistence_sync=full", "--scheduler_sync=FULL"}));
+  EXPECT_TRUE(full.persistence.sync_full);
+  EXPECT_TRUE(full.scheduler.sync_full);
+  for (const char* flag : {"--memory_sync", "--persistence_sync", "--scheduler_sync"}) {
+    EXPECT_THAT(Load({absl::StrCat(flag, "=fsync")}),
+                StatusIs(absl::StatusCode::kInvalidArgument,
+                         absl::StrCat(flag, ": invalid sync mode \"fsync\" (expected full or "
+                                      "normal)")));
+  }
+  ASSERT_OK_AND_ASSIGN(Config counts,
+                       Load({"--persistence_max_kickoffs=1000000", "--scheduler_max_attempts=1",
+                             "--scheduler_max_runs=7"}));
+  EXPECT_EQ(counts.persistence.max_kickoffs, 1000000);
+  EXPECT_EQ(counts.scheduler.max_attempts, 1);
+  EXPECT_EQ(counts.scheduler.max_runs, 7);
+  const std::pair<const char*, const char*> bad[] = {
+      {"--persistence_max_kickoffs=0", "1-1000000"},
+      {"--persistence_max_kickoffs=1000001", "1-1000000"},
+      {"--scheduler_max_attempts=101", "1-100"},
+      {"--scheduler_max_attempts=2.5", "1-100"},
+      {"--scheduler_max_runs=-3", "1-1000000"},
+  };
+  for (const auto& [arg, expected] : bad) {
+    const absl::string_view flag_and_value(arg);
+    const size_t eq = flag_and_value.find('=');
+    EXPECT_THAT(Load({arg}),
+                StatusIs(absl::StatusCode::kInvalidArgument,
+                         absl::StrCat(flag_and_value.substr(0, eq), ": invalid count \"",
+                                      flag_and_value.substr(eq + 1), "\" (expected ", expected,
+                                      ")")))
+        << arg;
+  }
+}
+
 TEST(ConfigTest, UnknownFlagsAndStrayArguments) {
   EXPECT_THAT(Load({"--lisen=127.0.0.1:1"}),
               StatusIs(absl::StatusCode::kInvalidArgument,
