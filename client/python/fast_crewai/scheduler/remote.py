@@ -4,10 +4,11 @@ Every method sends one RPC with a deadline on the process-wide connection (or th
 converts the answer into `fast_crewai.scheduler.types` values, and turns gRPC failures into
 `fast_crewai.errors` classes (`errors.from_rpc_error`, the package's one mapping):
 `InvalidArgument` for a cycle, an unknown dependency or a malformed id (the message names
-it), `ResourceExhausted` for an oversized payload or output, `NotFound` for an unknown run or
-lease, `FailedPrecondition` for a lease that lapsed or was ended already. An UNAVAILABLE /
-DEADLINE_EXCEEDED answer is also reported to the connection, so every area stops trying at
-once.
+it), `ResourceExhausted` for an oversized payload or output (`reason` "PAYLOAD_TOO_LARGE";
+without it the daemon is short of memory and the call may be repeated), `NotFound` for an
+unknown run or lease, `FailedPrecondition` for a lease that lapsed or was ended already. An
+UNAVAILABLE / DEADLINE_EXCEEDED answer is also reported to the connection, so every area stops
+trying at once.
 
 Thread-safety: safe from any thread (the Connection and gRPC stubs are).
 
