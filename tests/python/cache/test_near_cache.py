@@ -18,6 +18,17 @@ def _until(predicate: Callable[[], Any], timeout: float = 3.0) -> Any:
     return predicate()
 
 
+def _put_and_wait(cache: Any, namespace: str, value: bytes) -> None:
+    """remote.put, then wait until the daemon's invalidation for it has arrived: a Get sent
+    while it is still on its way is (rightly) not kept, which would make the next asserts race
+    the push."""
+    from fast_crewai.cache import remote
+
+    epoch = cache.epoch
+    remote.put(namespace, "t", "i", value, "application/json")
+    assert _until(lambda: cache.epoch != epoch)
+
+
 @pytest.fixture
 def near(daemon: Any, use_daemon: Callable[..., None]) -> Any:
     from fast_crewai.cache import near_cache
@@ -33,7 +44,7 @@ def test_repeated_hits_cost_no_round_trip_and_writes_elsewhere_invalidate(near: 
     from fast_crewai.cache import DaemonCacheHandler, remote
 
     reader = DaemonCacheHandler.create("near")
-    remote.put("near", "t", "i", b'"v1"', "application/json")
+    _put_and_wait(near, "near", b'"v1"')
     assert reader.read(tool="t", input="i") == "v1"  # a round trip, then kept here
     assert len(near) == 1
     for _ in range(20):
@@ -77,7 +88,7 @@ def test_a_put_racing_a_get_never_leaves_a_stale_copy(near: Any) -> None:
 
 def test_copies_are_dropped_when_the_stream_breaks(
         start_daemon: Callable[..., Any], use_daemon: Callable[..., None]) -> None:
-    from fast_crewai.cache import DaemonCacheHandler, near_cache, remote
+    from fast_crewai.cache import DaemonCacheHandler, near_cache
 
     daemon = start_daemon()
     use_daemon(daemon)
@@ -85,7 +96,7 @@ def test_copies_are_dropped_when_the_stream_breaks(
     assert cache is not None and cache.wait_subscribed(5)
     try:
         reader = DaemonCacheHandler.create("gone")
-        remote.put("gone", "t", "i", b'"v"', "application/json")
+        _put_and_wait(cache, "gone", b'"v"')
         assert reader.read(tool="t", input="i") == "v"
         assert cache.get(("gone", "t", "i")) == "v"
         daemon.stop()
