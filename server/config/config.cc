@@ -2,9 +2,9 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdint>
 #include <cstdlib>
 #include <cstring>
-#include <cstdint>
 #include <fstream>
 #include <limits>
 #include <map>
@@ -203,7 +203,9 @@ absl::Status ApplyMemorySearchThreads(absl::string_view value, Config& config) {
 }
 
 absl::Status ApplyMemoryMaxRecords(absl::string_view value, Config& config) {
-  ASSIGN_OR_RETURN(config.memory.max_records, ParseCount(value, 0, std::numeric_limits<int64_t>::max(), "0 or more; 0 = no limit"));
+  ASSIGN_OR_RETURN(config.memory.max_records,
+                   ParseCount(value, 0, std::numeric_limits<int64_t>::max(),
+                              "0 or more; 0 = no limit"));
   return absl::OkStatus();
 }
 

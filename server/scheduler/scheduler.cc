@@ -460,11 +460,12 @@ class SchedulerImpl final : public Scheduler {
   // Locate, then Resolve.
   absl::StatusOr<std::pair<Run*, int>> Resolve(absl::string_view lease_id, int64_t now,
                                                Mutation& m) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // Whether `lease_id` is no longer held because this very call was applied already: the
-  // node succeeded with this attempt and `output`, or it failed with this attempt and
-  // `error` (for good, or put back for a retry that has not been leased yet). A worker that
-  // repeats CompleteNode/FailNode because it never heard the answer (the reply was lost, or
-  // the commit failed and a later one wrote the change) then gets the answer, not an error.
+  // Whether the lease `ref` names is no longer held because this very call was applied
+  // already: the node succeeded with this attempt and `output`, or it failed with this
+  // attempt and `error` (for good, or put back for a retry that has not been leased yet). A
+  // worker that repeats CompleteNode/FailNode because it never heard the answer (the reply
+  // was lost, or the commit failed and a later one wrote the change) then gets the answer,
+  // not an error.
   // Returns the lease's run then, else nullptr.
   const Run* RepeatedCompletion(const LeaseRef& ref, const std::string& output)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);

@@ -523,8 +523,8 @@ class DaemonKickoffStorage:
         if not rows:
             _mirror.submit(lambda: _local_storage(path).delete_all())
             return
-        # The rows are freshly decoded, owned by nobody else. Queued back to back, they are
-        # written in one transaction that first empties the file.
+        # The rows are freshly decoded, owned by nobody else. The first empties the file; the
+        # mirror writes the ones already queued when it gets to them in one transaction.
         for i, row in enumerate(rows):
             task = SimpleNamespace(id=row["task_id"], key=row["task_key"],
                                    expected_output=row["expected_output"])

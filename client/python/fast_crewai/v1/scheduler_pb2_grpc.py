@@ -169,8 +169,8 @@ class SchedulerServiceServicer(object):
         completed or failed already, or its run was cancelled; NOT_FOUND for an unknown lease id;
         RESOURCE_EXHAUSTED with `fast-crewai-reason: PAYLOAD_TOO_LARGE` for an output over the
         payload limit (the lease stays held; without that reason the daemon is short of memory and
-        the call may be repeated). Safe to retry: repeating the call that completed the lease (same lease, same output) is answered
-        as that call was, once the completion is on disk.
+        the call may be repeated). Safe to retry: repeating the call that completed the lease
+        (same lease, same output) is answered as that call was, once the completion is on disk.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
