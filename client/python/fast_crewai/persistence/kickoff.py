@@ -404,11 +404,19 @@ class DaemonKickoffStorage:
         except errors.RpcError as e:
             _log.warning("fast-crewai: looking up task %s in the daemon failed: %s", task_id, e)
             response = None
+        rows = [_row_dict(row) for row in response.rows] if response is not None else []
+        if response is not None and response.found and self._file_has_more_of(task_id, rows):
+            # The kickoff went on in the file while the daemon was away: the daemon's log of
+            # it is the part written before. Replay from the file, as CrewAI would; replacing
+            # the file with the daemon's rows would lose the others.
+            with self._lock:
+                self._go_local(f"CrewAI's local file has more of task {task_id}'s kickoff "
+                               "than the daemon")
+            return False
         with self._lock:
             if response is None or not response.found:
                 self._go_local(f"task {task_id} not in the daemon")
                 return False
-            rows = [_row_dict(row) for row in response.rows]
             self._kickoff_id = response.kickoff_id
             self._rows = [_cached(row) for row in rows]
             self._local_mode = False
@@ -417,6 +425,20 @@ class DaemonKickoffStorage:
             return True
 
     # ---- internals ------------------------------------------------------------------------
+
+    def _file_has_more_of(self, task_id: str, rows: list[dict[str, Any]]) -> bool:
+        """Whether CrewAI's file holds `task_id` and every task of `rows` and more: the same
+        kickoff, continued there (in this process or another) while the daemon was away."""
+        if not Path(self.db_path).exists():
+            return False
+        _mirror.flush(timeout=30.0)
+        try:
+            local = self._local().load() or []
+        except Exception as e:  # noqa: BLE001 - an unreadable file: the daemon's rows stand
+            _log.warning("fast-crewai: could not read CrewAI's replay file: %s", e)
+            return False
+        in_file = {str(row["task_id"]) for row in local}
+        return task_id in in_file and in_file > {row["task_id"] for row in rows}
 
     def _start_kickoff(self) -> None:
         self._kickoff_id = uuid.uuid4().hex
