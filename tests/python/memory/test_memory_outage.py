@@ -81,6 +81,32 @@ def test_writes_during_an_outage_reach_the_daemon_after_restart(
         "before, updated", "during-0", "during-1", "during-2"]
 
 
+def test_a_later_outage_does_not_bring_back_what_the_daemon_deleted(
+    restartable_daemon: Any, use_daemon: Callable[[Any], None], tmp_path: Path
+) -> None:
+    daemon = restartable_daemon.start()
+    use_daemon(daemon)
+    storage = DaemonStorage(path=str(tmp_path / "s"), require_daemon=True)
+    kept = MemoryRecord(content="kept", scope="/s", embedding=[1.0, 0, 0, 0])
+    daemon.kill()
+    forgotten = MemoryRecord(content="forgotten", scope="/s", embedding=[0, 1.0, 0, 0])
+    storage.save([forgotten])  # journaled, and in the local store meanwhile
+    storage.update(kept)  # an upsert: also lands in the local store
+    daemon.start()
+    until_recovered(storage)
+    assert storage.delete(record_ids=[forgotten.id]) == 1
+    assert [r.content for r in storage.list_records()] == ["kept"]
+
+    daemon.kill()  # a second outage: the local store must not answer with the first one's
+    storage.save([MemoryRecord(content="second", scope="/s", embedding=[0, 0, 1.0, 0])])
+    assert storage.degraded
+    assert [r.content for r in storage.list_records()] == ["second"]
+    assert [r.content for r, _ in storage.search([0, 1.0, 0, 0], limit=5)] == ["second"]
+    daemon.start()
+    until_recovered(storage)
+    assert sorted(r.content for r in storage.list_records()) == ["kept", "second"]
+
+
 def test_search_ranks_replayed_records_like_a_brute_force_scan(
     restartable_daemon: Any, use_daemon: Callable[[Any], None], tmp_path: Path
 ) -> None:

@@ -17,6 +17,7 @@ Thread-safety: as OutageSession: every field is guarded by `lock`, except `degra
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -30,6 +31,8 @@ from fast_crewai.v1 import memory_pb2
 __all__ = ["PROBE_INTERVAL_S", "NamespaceSession", "is_root", "session_for"]
 
 T = TypeVar("T")
+
+_logger = logging.getLogger(__name__)
 
 _WRITE_REQUESTS: dict[str, type[Any]] = {
     "SaveRecords": memory_pb2.SaveRecordsRequest,
@@ -60,11 +63,30 @@ class NamespaceSession(OutageSession):
         # The daemon reads packed embeddings (DescribeNamespaceResponse.packed_embeddings).
         self.packed_embeddings = False
         self.local: Any = None  # LanceDBStorage, created on first use during an outage
+        # Ids this process saved into the local store during an outage: removed from it once
+        # the daemon has them (a later outage must not show them after the daemon deleted one).
+        self.outage_ids: set[str] = set()
 
     def reset_after_fork(self) -> None:
         """As OutageSession's, and drops the inherited LanceDB handle."""
         super().reset_after_fork()
         self.local = None
+        self.outage_ids = set()
+
+    def recover_locked(self, force: bool = False, timeout: float | None = None) -> bool:
+        """As OutageSession's; once the daemon has this process's outage writes, takes the
+        records they saved out of the local store again, which then holds what CrewAI stored
+        at this path without the shim (best effort: the daemon's copy is authoritative)."""
+        recovered = super().recover_locked(force, timeout)
+        if recovered and self.outage_ids and self.journal.pending() == 0:
+            ids, self.outage_ids = sorted(self.outage_ids), set()
+            if self.local is not None:
+                try:
+                    self.local.delete(record_ids=ids)
+                except Exception as e:  # noqa: BLE001 - a local cache; the daemon has them
+                    _logger.warning("fast-crewai: could not remove %d replayed record(s) from "
+                                    "the local store of %s: %s", len(ids), self.label, e)
+        return recovered
 
     # REQUIRES: self.lock held, for every method below but check_dim_offline.
 
@@ -112,6 +134,10 @@ class NamespaceSession(OutageSession):
                 self.vector_dim = dim
             if rpc == "Reset" and is_root(request.scope_prefix):
                 self.vector_dim = 0
+            if rpc == "SaveRecords":
+                self.outage_ids.update(record.id for record in request.records)
+            elif rpc == "UpdateRecord":  # an upsert: may add the record to the local store
+                self.outage_ids.add(request.record.id)
             return apply(self.local_locked())
 
         return run
