@@ -73,12 +73,25 @@ def test_parse_datetime_accepts_z_and_falls_back_to_micros() -> None:
     assert c.parse_datetime("", 1_000_001) == datetime(1970, 1, 1, 0, 0, 1, 1)
 
 
-def test_source_none_is_absent_and_empty_string_is_kept() -> None:
-    none = c.record_to_proto(MemoryRecord(content="x"))
-    assert not none.HasField("source")
-    assert c.record_from_proto(none).source is None
-    empty = c.record_to_proto(MemoryRecord(content="x", source=""))
-    assert empty.HasField("source") and c.record_from_proto(empty).source == ""
+def test_source_none_and_empty_are_absent_as_lancedb_reads_them() -> None:
+    # CrewAI's LanceDBStorage stores `record.source or ""` and reads `row.get("source") or
+    # None`: an empty source comes back None (and so a private record saved with source=""
+    # is not shown to recall(source="")).
+    for source in (None, ""):
+        msg = c.record_to_proto(MemoryRecord(content="x", source=source))
+        assert not msg.HasField("source")
+        assert c.record_from_proto(msg).source is None
+    assert c.record_from_proto(c.record_to_proto(MemoryRecord(content="x", source="a"))).source \
+        == "a"
+
+
+def test_a_scope_without_the_leading_slash_is_stored_from_the_root() -> None:
+    # An LLM may infer "project/alpha"; the daemon's scopes are rooted paths.
+    assert c.record_to_proto(MemoryRecord(content="x", scope="project/alpha")).scope \
+        == "/project/alpha"
+    assert c.record_to_proto(MemoryRecord(content="x", scope="/a/b")).scope == "/a/b"
+    request = c.save_request("ns", [MemoryRecord(content="x", scope="p")])
+    assert request.records[0].scope == "/p"
 
 
 def test_no_embedding_is_empty_and_comes_back_none() -> None:

@@ -118,7 +118,7 @@ def _record_fields(record: MemoryRecord) -> dict[str, Any]:
     fields: dict[str, Any] = {
         "id": str(record.id),
         "content": record.content,
-        "scope": record.scope,
+        "scope": rooted_scope(record.scope),
         "categories": record.categories,
         "metadata_json": json.dumps(record.metadata),
         "importance": float(record.importance),
@@ -128,9 +128,16 @@ def _record_fields(record: MemoryRecord) -> dict[str, Any]:
         "last_accessed_micros": datetime_to_micros(record.last_accessed),
         "private": bool(record.private),
     }
-    if record.source is not None:
+    if record.source:  # "" reads back as None from LanceDB too (`row.get("source") or None`)
         fields["source"] = record.source
     return fields
+
+
+def rooted_scope(scope: str) -> str:
+    """The stored form of a record's scope: the daemon's scopes are rooted paths, and a scope
+    without the leading "/" (an LLM may infer "project/alpha") is taken from the root, as the
+    daemon takes scope prefixes."""
+    return scope if scope.startswith("/") else "/" + scope
 
 
 def _set_embedding(msg: memory_pb2.MemoryRecord, record: MemoryRecord, packed: bool) -> None:
