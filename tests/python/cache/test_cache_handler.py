@@ -143,6 +143,32 @@ def test_daemon_unreachable_behaves_like_crewai(dead_endpoint: str,
     assert handler._cache == {"t-i": value}  # CrewAI's own key and dict
 
 
+def test_results_the_daemon_took_answer_this_handler_while_it_is_away(
+        start_daemon: Callable[..., Any], use_daemon: Callable[..., None]) -> None:
+    import signal
+
+    from fast_crewai.cache import remote, single_flight
+
+    daemon = start_daemon()
+    use_daemon(daemon)
+    handler = _handler("outage", ttl=60)
+    handler.add(tool="t", input="i", output={"n": 1})
+    handler.add(tool="short", input="i", output="soon gone")
+    handler._outage_copies["short-i"] = ("soon gone", time.monotonic() - 1)  # its TTL passed
+    assert handler._cache == {}
+    # While the daemon answers it is the one truth: a cleared entry is a miss here too.
+    assert remote.clear("outage") == 2
+    assert handler.read(tool="t", input="i") is None
+    single_flight.release_current_thread()
+    handler.add(tool="t", input="i", output={"n": 2})
+
+    daemon.process.send_signal(signal.SIGKILL)  # CrewAI's dict would still have the result
+    daemon.process.wait()
+    assert handler.read(tool="t", input="i") == {"n": 2}
+    assert handler.read(tool="short", input="i") is None  # expired, as in the daemon
+    assert handler.read(tool="other", input="i") is None
+
+
 def test_kill_switch_makes_it_a_plain_cache_handler(
         daemon: Any, use_daemon: Callable[..., None]) -> None:
     from fast_crewai.cache import remote

@@ -11,7 +11,11 @@ A subclass of `crewai.agents.cache.cache_handler.CacheHandler` with the same two
 * `add(tool, input, output)` stores a result. `ToolFailure` outputs are never stored (as in
   CrewAI). JSON-exact values (codec.py) go to the daemon with the handler's TTL; anything else,
   and everything while the daemon is unreachable, stays in the process-local store (CrewAI's own
-  dict), so a handler behaves exactly like CrewAI's when the daemon is away.
+  dict), so a handler behaves exactly like CrewAI's when the daemon is away. A result the
+  daemon took is also remembered here (with the daemon's expiry) and answers this handler's
+  reads while the daemon is unreachable, so a tool that ran before an outage does not run again
+  during it (CrewAI's dict would have it); it is never read while the daemon answers, which
+  stays the one truth (a `fast-crewai cache clear`, another process's newer value).
 
 Keys are CrewAI's: the two strings CrewAI passes, byte for byte (CrewAI joins them as
 f"{tool}-{input}" for its dict, and so does the local store; the daemon keeps the two parts
@@ -57,6 +61,9 @@ class DaemonCacheHandler(CacheHandler):
     _ttl: float | None = PrivateAttr(default=None)
     _single_flight: bool = PrivateAttr(default=True)
     _near_cache: bool = PrivateAttr(default=True)
+    # "tool-input" -> (output, monotonic expiry or None) of results the daemon took; read only
+    # while the daemon is unreachable (module docstring).
+    _outage_copies: dict[str, tuple[Any, float | None]] = PrivateAttr(default_factory=dict)
 
     @classmethod
     def create(cls, namespace: str, *, ttl: float | None = None, single_flight: bool = True,
@@ -87,6 +94,14 @@ class DaemonCacheHandler(CacheHandler):
         with self._lock.w_locked():
             self._cache.pop(f"{tool}-{input}", None)
 
+    def _outage_copy(self, tool: str, input: str) -> Any | None:
+        """This handler's own result for the key, if it has not expired (daemon unreachable)."""
+        entry = self._outage_copies.get(f"{tool}-{input}")
+        if entry is None:
+            return None
+        output, expires = entry
+        return output if expires is None or time.monotonic() < expires else None
+
     def read(self, tool: str, input: str) -> Any | None:
         local = self._local_get(tool, input)
         if local is not None or not acceleration_enabled():
@@ -101,7 +116,7 @@ class DaemonCacheHandler(CacheHandler):
         if single_flight.held_by_current_thread(namespace, tool, input):
             return None  # this thread is computing it already (a retry)
         if not _link.daemon_available():
-            return None
+            return self._outage_copy(tool, input)
         claim = self._single_flight
         epoch = near.epoch if near is not None else 0
         sent = time.monotonic()
@@ -109,6 +124,9 @@ class DaemonCacheHandler(CacheHandler):
             result = remote.get(namespace, tool, input, claim=claim,
                                 lease=single_flight.LEASE_S if claim else None,
                                 wait=single_flight.WAIT_S if claim else None)
+        except errors.DaemonUnavailable as e:
+            _log.debug("fast-crewai: cache read of %r fell back to local: %s", tool, e)
+            return self._outage_copy(tool, input)
         except (errors.FastCrewAIError, ValueError) as e:
             _log.debug("fast-crewai: cache read of %r fell back to local: %s", tool, e)
             return None
@@ -137,8 +155,8 @@ class DaemonCacheHandler(CacheHandler):
                 single_flight.release(claim, uncacheable=True)
             return
         try:
-            remote.put(self._namespace, tool, input, payload, codec.CONTENT_TYPE,
-                       ttl=self._ttl, lease_id=claim.lease_id if claim is not None else 0)
+            put = remote.put(self._namespace, tool, input, payload, codec.CONTENT_TYPE,
+                             ttl=self._ttl, lease_id=claim.lease_id if claim is not None else 0)
         except (errors.FastCrewAIError, ValueError) as e:
             # Unreachable, or refused (too large, ...): keep it here, as CrewAI would. A refused
             # Put that carried the lease already told the waiters to run the tool themselves.
@@ -148,6 +166,9 @@ class DaemonCacheHandler(CacheHandler):
         # The daemon has it now; an older local copy (written during an outage) must not
         # shadow it.
         self._local_pop(tool, input)
+        if put.stored:
+            expires = None if put.expires_in is None else time.monotonic() + put.expires_in
+            self._outage_copies[f"{tool}-{input}"] = (output, expires)
 
 
 # ---- a CrewAI handler made shared, in place -------------------------------------------------
