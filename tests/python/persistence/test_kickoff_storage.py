@@ -225,6 +225,35 @@ def test_a_kickoff_that_went_on_in_the_file_during_an_outage_replays_from_the_fi
     assert [r["output"]["raw"] for r in in_file] == ["a-replayed", "b", "c-replayed"]
 
 
+def test_a_replay_rewriting_crewais_file_keeps_the_rows_timestamps(
+        daemon: Any, use_daemon: Callable[[Any], None], crewai_home: Any) -> None:
+    import time
+
+    from crewai.memory.storage.kickoff_task_outputs_storage import (
+        KickoffTaskOutputsSQLiteStorage,
+    )
+
+    from fast_crewai.persistence.kickoff import DaemonKickoffStorage, mirror_flush
+
+    use_daemon(daemon)
+    tasks = [_task("a"), _task("b")]
+    first = DaemonKickoffStorage()
+    first.delete_all()
+    for i, task in enumerate(tasks):
+        first.add(task, _output(str(i)), i)
+    stored = [r["timestamp"] for r in first.load()]
+    DaemonKickoffStorage().delete_all()  # another kickoff starts...
+    DaemonKickoffStorage().add(_task("z"), _output("z"), 0)  # ...and takes the file
+    time.sleep(1.1)  # CrewAI's CURRENT_TIMESTAMP has one-second steps
+
+    replay = DaemonKickoffStorage()
+    assert replay.attach_task(str(tasks[0].id))  # the file shows the replayed kickoff again
+    mirror_flush()
+    in_file = KickoffTaskOutputsSQLiteStorage(str(crewai_home.kickoff_db)).load()
+    assert [r["task_id"] for r in in_file] == [str(t.id) for t in tasks]
+    assert [r["timestamp"] for r in in_file] == stored
+
+
 def test_patched_handler_skips_the_load_before_every_task(
         daemon: Any, use_daemon: Callable[[Any], None], crewai_home: Any, reference: Any) -> None:
     from crewai.utilities.task_output_storage_handler import TaskOutputStorageHandler

@@ -126,6 +126,9 @@ class _MirroredAdd:
     task_index: int
     was_replayed: bool
     inputs: Any
+    # The row's timestamp when it is a copy of a stored row (a replay rewriting the file):
+    # kept, where CrewAI's add() would stamp the time of the copy.
+    timestamp: str | None = None
 
 
 # What the mirror queue holds: a change to apply, or an add (batched with the adds queued
@@ -139,12 +142,14 @@ _NO_ITEM = object()
 def _apply_adds(adds: list[_MirroredAdd]) -> None:
     """Applies `adds` (one file, in order) as CrewAI's storage would apply them one by one.
 
-    One add goes through CrewAI's own class. Several (the mirror fell behind a burst of rows)
+    One add goes through CrewAI's own class, unless it is the copy of a stored row, whose
+    timestamp it keeps (CrewAI's add() would stamp the time of the copy). Several (the mirror
+    fell behind a burst of rows, or a replay rewrites the file)
     take CrewAI's lock for the file once and run CrewAI's statements in one transaction: the
     same rows, one fsync instead of one per row.
     """
     local = _local_storage(adds[0].path)  # CrewAI's class; it created the table
-    if len(adds) == 1:
+    if len(adds) == 1 and adds[0].timestamp is None:
         add = adds[0]
         if add.clear:
             local.delete_all()
@@ -157,13 +162,19 @@ def _apply_adds(adds: list[_MirroredAdd]) -> None:
             for add in adds:
                 if add.clear:
                     conn.execute("DELETE FROM latest_kickoff_task_outputs")
-                conn.execute(
-                    "INSERT OR REPLACE INTO latest_kickoff_task_outputs (task_id, task_key, "
-                    "expected_output, output, task_index, inputs, was_replayed) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    (str(add.task.id), add.task.key, add.task.expected_output,
-                     _encode(add.output), add.task_index, _encode(add.inputs or {}),
-                     add.was_replayed))
+                values = (str(add.task.id), add.task.key, add.task.expected_output,
+                          _encode(add.output), add.task_index, _encode(add.inputs or {}),
+                          add.was_replayed)
+                if add.timestamp is None:
+                    conn.execute(
+                        "INSERT OR REPLACE INTO latest_kickoff_task_outputs (task_id, task_key, "
+                        "expected_output, output, task_index, inputs, was_replayed) "
+                        "VALUES (?, ?, ?, ?, ?, ?, ?)", values)
+                else:
+                    conn.execute(
+                        "INSERT OR REPLACE INTO latest_kickoff_task_outputs (task_id, task_key, "
+                        "expected_output, output, task_index, inputs, was_replayed, timestamp) "
+                        "VALUES (?, ?, ?, ?, ?, ?, ?, ?)", (*values, add.timestamp))
 
 
 class _Mirror:
@@ -551,4 +562,5 @@ class DaemonKickoffStorage:
             task = SimpleNamespace(id=row["task_id"], key=row["task_key"],
                                    expected_output=row["expected_output"])
             _mirror.submit(_MirroredAdd(path, i == 0, task, row["output"], row["task_index"],
-                                        bool(row["was_replayed"]), row["inputs"]))
+                                        bool(row["was_replayed"]), row["inputs"],
+                                        row["timestamp"] or None))
