@@ -254,6 +254,32 @@ def test_a_replay_rewriting_crewais_file_keeps_the_rows_timestamps(
     assert [r["timestamp"] for r in in_file] == stored
 
 
+def test_concurrent_kickoffs_of_one_process_leave_one_kickoffs_log_in_the_file(
+        daemon: Any, use_daemon: Callable[[Any], None], crewai_home: Any) -> None:
+    from crewai.memory.storage.kickoff_task_outputs_storage import (
+        KickoffTaskOutputsSQLiteStorage,
+    )
+
+    from fast_crewai.persistence.kickoff import DaemonKickoffStorage, mirror_flush
+
+    use_daemon(daemon)
+    first, second = DaemonKickoffStorage(), DaemonKickoffStorage()  # kickoff_for_each_async
+    tasks = {name: [_task(name), _task(name)] for name in ("first", "second")}
+    first.delete_all()
+    second.delete_all()
+    for i in range(2):  # interleaved; `second` writes its first row last
+        first.add(tasks["first"][i], _output(f"first-{i}"), i)
+        second.add(tasks["second"][i], _output(f"second-{i}"), i)
+    first.update(1, output=_output("first-1-replayed"), was_replayed=True)
+    mirror_flush()
+    in_file = KickoffTaskOutputsSQLiteStorage(str(crewai_home.kickoff_db)).load()
+    assert [(r["output"]["raw"], r["was_replayed"]) for r in in_file] == [
+        ("second-0", 0), ("second-1", 0)]
+    # Each kickoff's own log is whole in the daemon.
+    assert [r["output"]["raw"] for r in first.load()] == ["first-0", "first-1-replayed"]
+    assert [r["output"]["raw"] for r in second.load()] == ["second-0", "second-1"]
+
+
 def test_patched_handler_skips_the_load_before_every_task(
         daemon: Any, use_daemon: Callable[[Any], None], crewai_home: Any, reference: Any) -> None:
     from crewai.utilities.task_output_storage_handler import TaskOutputStorageHandler

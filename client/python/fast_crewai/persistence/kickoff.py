@@ -24,7 +24,8 @@ other's logs (crewAI issues #6650, #6704). This stand-in has the same methods an
 would keep it: a background thread replays every change through CrewAI's own storage class
 (`mirror=True`, the default). Unlike CrewAI, the file is cleared when a kickoff writes its first
 row rather than when it starts, so a kickoff that never writes (the for-each parent's final
-reset) no longer empties it. The mirror is also the fallback: when the daemon is unreachable,
+reset) no longer empties it; and it holds one kickoff's log: of the kickoffs of this process
+writing at once (kickoff_for_each_async, parallel crews), the one that started writing last. The mirror is also the fallback: when the daemon is unreachable,
 or refuses a row CrewAI would have stored, the storage waits for the mirror to catch up and
 continues the kickoff in the local file, exactly as CrewAI; the next kickoff tries the daemon
 again.
@@ -248,6 +249,15 @@ _mirror = _Mirror()
 _local_storages: dict[str, Any] = {}
 _local_storages_lock = threading.Lock()
 
+# Which kickoff's rows the mirror writes to each file: the one that cleared it last (its first
+# row, a replay pointing the file at it, or the local fallback taking it over). Changes from
+# other kickoffs of this process (the copies of kickoff_for_each_async, parallel crews) are not
+# mirrored, so the file holds one kickoff's log, as `crewai log-tasks-outputs` expects, and an
+# update by task_index never lands on another kickoff's row. Decided and queued under the lock,
+# so the mirror applies them in the order ownership changed.
+_file_owners: dict[str, str] = {}
+_file_owners_lock = threading.Lock()
+
 
 def mirror_flush(timeout: float | None = None) -> bool:
     """Waits until CrewAI's local files reflect every change made so far (tests, shutdown)."""
@@ -274,9 +284,10 @@ def _local_storage(db_path: str) -> Any:
 
 
 def _reset_after_fork() -> None:
-    global _mirror, _local_storages_lock
+    global _mirror, _local_storages_lock, _file_owners_lock
     _mirror = _Mirror()
     _local_storages_lock = threading.Lock()
+    _file_owners_lock = threading.Lock()
 
 
 if hasattr(os, "register_at_fork"):
@@ -496,7 +507,9 @@ class DaemonKickoffStorage:
         self._rows = rest[:first] + updated + rest[first:]
         if self._mirror_enabled:
             path = self.db_path
-            self._mirror_submit(lambda: _local_storage(path).update(task_index, **kwargs))
+            with _file_owners_lock:
+                if _file_owners.get(path) == self._kickoff_id:
+                    _mirror.submit(lambda: _local_storage(path).update(task_index, **kwargs))
         return True
 
     def _erase_all(self) -> None:
@@ -510,6 +523,8 @@ class DaemonKickoffStorage:
             self._rows = None
             self._local_mode = False
             self._clear_file_before_next_row = False
+            with _file_owners_lock:
+                _file_owners.pop(self.db_path, None)
             _mirror.flush(timeout=30.0)
             self._local().delete_all()
 
@@ -519,6 +534,9 @@ class DaemonKickoffStorage:
             return
         _log.warning("fast-crewai: kickoff task outputs go to CrewAI's local file (%s)", reason)
         self._local_mode = True
+        if self._kickoff_id is not None:
+            with _file_owners_lock:  # its writes go to the file directly from now on
+                _file_owners[self.db_path] = self._kickoff_id
         _mirror.flush(timeout=30.0)
         if self._clear_file_before_next_row:
             # The kickoff started since the file was last cleared: CrewAI would have cleared it
@@ -536,31 +554,36 @@ class DaemonKickoffStorage:
         result: list[dict[str, Any]] = self._local().load()
         return result
 
-    def _mirror_submit(self, fn: Callable[[], None]) -> None:
-        if self._mirror_enabled:
-            _mirror.submit(fn)
-
     def _mirror_add(self, task: Any, output: Any, task_index: int, was_replayed: bool,
                     inputs: Any) -> None:
         if not self._mirror_enabled:
             return
+        assert self._kickoff_id is not None
         clear, self._clear_file_before_next_row = self._clear_file_before_next_row, False
-        _mirror.submit(_MirroredAdd(self.db_path, clear, task, output, task_index, was_replayed,
-                                    inputs))
+        with _file_owners_lock:
+            if clear:
+                _file_owners[self.db_path] = self._kickoff_id
+            elif _file_owners.get(self.db_path, self._kickoff_id) != self._kickoff_id:
+                return  # a later kickoff of this process has the file
+            _mirror.submit(_MirroredAdd(self.db_path, clear, task, output, task_index,
+                                        was_replayed, inputs))
 
     def _mirror_replace(self, rows: list[dict[str, Any]]) -> None:
         if not self._mirror_enabled:
             return
+        assert self._kickoff_id is not None
         self._clear_file_before_next_row = False
         path = self.db_path
-        if not rows:
-            _mirror.submit(lambda: _local_storage(path).delete_all())
-            return
-        # The rows are freshly decoded, owned by nobody else. The first empties the file; the
-        # mirror writes the ones already queued when it gets to them in one transaction.
-        for i, row in enumerate(rows):
-            task = SimpleNamespace(id=row["task_id"], key=row["task_key"],
-                                   expected_output=row["expected_output"])
-            _mirror.submit(_MirroredAdd(path, i == 0, task, row["output"], row["task_index"],
-                                        bool(row["was_replayed"]), row["inputs"],
-                                        row["timestamp"] or None))
+        with _file_owners_lock:
+            _file_owners[path] = self._kickoff_id
+            if not rows:
+                _mirror.submit(lambda: _local_storage(path).delete_all())
+                return
+            # The rows are freshly decoded, owned by nobody else. The first empties the file;
+            # the mirror writes the ones already queued when it gets to them in one transaction.
+            for i, row in enumerate(rows):
+                task = SimpleNamespace(id=row["task_id"], key=row["task_key"],
+                                       expected_output=row["expected_output"])
+                _mirror.submit(_MirroredAdd(path, i == 0, task, row["output"],
+                                            row["task_index"], bool(row["was_replayed"]),
+                                            row["inputs"], row["timestamp"] or None))
