@@ -1,4 +1,5 @@
-"""The `fast-crewai` command: `status`, `doctor`, `backup`, `cache`, `runs`, `worker`.
+"""The `fast-crewai` command: `status`, `doctor`, `backup`, `cache`, `memory`, `runs`,
+`worker`.
 
 Each subcommand lives in its own module exposing `register(subparsers)`, which adds its parser
 and sets `func=run`, where `run(args) -> int` returns the exit code. Adding a command (e.g.
@@ -16,11 +17,11 @@ import sys
 from typing import Sequence
 
 from fast_crewai._version import __version__
-from fast_crewai.cli import backup, cache, doctor, runs, status, worker
+from fast_crewai.cli import backup, cache, doctor, memory, runs, status, worker
 
 __all__ = ["build_parser", "main"]
 
-_COMMANDS = (status, doctor, backup, cache, runs, worker)
+_COMMANDS = (status, doctor, backup, cache, memory, runs, worker)
 
 
 def build_parser() -> argparse.ArgumentParser:
