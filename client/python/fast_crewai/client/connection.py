@@ -7,7 +7,7 @@
 * while the daemon is considered up, it returns True without any I/O;
 * once a probe failed, or a caller reported an UNAVAILABLE call with `mark_unavailable()`, it
   returns False immediately and re-probes in a background daemon thread, at most once every
-  `reprobe_interval` seconds (3 s by default), so an unreachable daemon costs about one
+  `reprobe_interval` seconds (1 s by default), so an unreachable daemon costs about one
   connect timeout once per process, and a daemon that comes back is picked up within seconds.
 
 Thread-safety: every method may be called from any thread. Fork safety: after `os.fork()` the
@@ -47,7 +47,7 @@ __all__ = ["Connection", "ProbeState", "get_connection", "reset_connection"]
 
 _log = logging.getLogger(__name__)
 
-DEFAULT_REPROBE_INTERVAL = 3.0
+DEFAULT_REPROBE_INTERVAL = 1.0
 
 T = TypeVar("T")
 Probe = Callable[["Connection"], bool]
