@@ -121,7 +121,8 @@ def _define_class() -> type:
             local = _latest_local_state(self._local_path(), flow_uuid)
             response = self._read("LoadFlowState", conversions.load_flow_state(flow_uuid))
             if response is not None and response.found and (
-                    local is None or not _newer(local[2], response.timestamp)):
+                    local is None or local[0] == response.state_json
+                    or not _newer(local[2], response.timestamp)):
                 state_json = response.state_json
             elif local is not None:
                 state_json = local[0]

@@ -25,10 +25,11 @@ would keep it: a background thread replays every change through CrewAI's own sto
 (`mirror=True`, the default). Unlike CrewAI, the file is cleared when a kickoff writes its first
 row rather than when it starts, so a kickoff that never writes (the for-each parent's final
 reset) no longer empties it; and it holds one kickoff's log: of the kickoffs of this process
-writing at once (kickoff_for_each_async, parallel crews), the one that started writing last. The mirror is also the fallback: when the daemon is unreachable,
-or refuses a row CrewAI would have stored, the storage waits for the mirror to catch up and
-continues the kickoff in the local file, exactly as CrewAI; the next kickoff tries the daemon
-again.
+writing at once (kickoff_for_each_async, parallel crews), the one that started writing last.
+The mirror is also the fallback: when the daemon is unreachable, or refuses a row CrewAI would
+have stored, the storage waits for the mirror to catch up and continues the kickoff in the local
+file, exactly as CrewAI; the next kickoff tries the daemon again. A replay of a kickoff that went
+on in the local file reads the file (attach_task).
 
 Row dicts are those of CrewAI 1.15.30: task_id, task_key, expected_output, output (decoded
 JSON), task_index, inputs (decoded JSON), was_replayed (0/1), timestamp ("YYYY-MM-DD
