@@ -121,6 +121,14 @@ def clear_pending_feedback(flow_uuid: str) -> pb.ClearPendingFeedbackRequest:
     return pb.ClearPendingFeedbackRequest(flow_uuid=flow_uuid)
 
 
+# The request class of each flow-persistence write, by RPC (what an outage journal replays).
+FLOW_WRITES: dict[str, type[Any]] = {
+    "SaveFlowState": pb.SaveFlowStateRequest,
+    "SavePendingFeedback": pb.SavePendingFeedbackRequest,
+    "ClearPendingFeedback": pb.ClearPendingFeedbackRequest,
+}
+
+
 # ---- locks -------------------------------------------------------------------------------
 
 

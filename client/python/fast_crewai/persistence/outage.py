@@ -25,24 +25,16 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
 
 from fast_crewai import errors
 from fast_crewai.memory.outage_session import OutageSession, SessionRegistry
 from fast_crewai.persistence import _link, conversions
-from fast_crewai.v1 import persistence_pb2 as pb
 
 __all__ = ["JOURNAL_DIRNAME", "FlowSession", "connect_once", "session_for"]
 
 JOURNAL_DIRNAME = ".fast-crewai-flow-journal"
 # Deadline of the reachability probe when the caller gives none.
 PROBE_TIMEOUT_S = 2.0
-# The writes a flow persistence journals, by RPC.
-_WRITES: dict[str, Any] = {
-    "SaveFlowState": pb.SaveFlowStateRequest,
-    "SavePendingFeedback": pb.SavePendingFeedbackRequest,
-    "ClearPendingFeedback": pb.ClearPendingFeedbackRequest,
-}
 
 
 class FlowSession(OutageSession):
@@ -60,7 +52,7 @@ class FlowSession(OutageSession):
         self.connected = False
 
     def send_journaled(self, rpc: str, payload: bytes, timeout: float | None) -> None:
-        request_class = _WRITES.get(rpc)
+        request_class = conversions.FLOW_WRITES.get(rpc)
         if request_class is None:
             raise errors.InvalidArgument(f"unknown journaled flow persistence rpc {rpc!r}")
         _link.call(rpc, request_class.FromString(payload), timeout)
