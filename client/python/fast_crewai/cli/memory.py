@@ -20,6 +20,7 @@ import sys
 
 from fast_crewai.cli import common
 from fast_crewai.errors import ConfigError, FastCrewAIError
+from fast_crewai.memory.namespace import DEFAULT_TABLE
 
 
 def run(args: argparse.Namespace) -> int:
@@ -66,7 +67,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     imp.add_argument("path", nargs="?", metavar="PATH",
                      help="the LanceDB directory (default: CrewAI's default memory directory)")
-    imp.add_argument("--table", default="memories", metavar="NAME",
-                     help="LanceDB table name (default: memories, as CrewAI's Memory uses)")
+    imp.add_argument("--table", default=DEFAULT_TABLE, metavar="NAME",
+                     help=f"LanceDB table name (default: {DEFAULT_TABLE}, as CrewAI's Memory "
+                     "uses)")
     common.add_connection_arguments(imp)
     imp.set_defaults(func=run)

@@ -41,10 +41,9 @@ def local_records(path: Path, table_name: str = ns.DEFAULT_TABLE) -> list[Any]:
     with CrewAI's own class and row conversion (no patch of its constructor applies)."""
     if not (path / f"{table_name}.lance").exists():
         return []
-    from crewai.memory.storage.lancedb_storage import LanceDBStorage
+    from fast_crewai.memory.outage import crewais_own_storage
 
-    local = object.__new__(LanceDBStorage)
-    LanceDBStorage.__init__(local, path=str(path), table_name=table_name)
+    local = crewais_own_storage(path, table_name)
     table = local._table
     if table is None:
         return []

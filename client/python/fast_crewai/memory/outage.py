@@ -28,7 +28,7 @@ from fast_crewai.memory import namespace as ns, remote
 from fast_crewai.memory.outage_session import PROBE_INTERVAL_S, OutageSession, SessionRegistry
 from fast_crewai.v1 import memory_pb2
 
-__all__ = ["PROBE_INTERVAL_S", "NamespaceSession", "is_root", "session_for"]
+__all__ = ["PROBE_INTERVAL_S", "NamespaceSession", "crewais_own_storage", "is_root", "session_for"]
 
 T = TypeVar("T")
 
@@ -41,6 +41,16 @@ _WRITE_REQUESTS: dict[str, type[Any]] = {
     "Reset": memory_pb2.ResetRequest,
     "TouchRecords": memory_pb2.TouchRecordsRequest,
 }
+
+
+def crewais_own_storage(path: Path, table_name: str) -> Any:
+    """CrewAI's LanceDBStorage(path, table_name) itself, whatever patch its constructor has
+    (the shim makes that constructor build a DaemonStorage)."""
+    from crewai.memory.storage.lancedb_storage import LanceDBStorage
+
+    storage = object.__new__(LanceDBStorage)
+    LanceDBStorage.__init__(storage, path=str(path), table_name=table_name)
+    return storage
 
 
 def is_root(scope: str | None) -> bool:
@@ -111,11 +121,7 @@ class NamespaceSession(OutageSession):
     def local_locked(self) -> Any:
         """The local LanceDBStorage at this path (bypassing any patch of its constructor)."""
         if self.local is None:
-            from crewai.memory.storage.lancedb_storage import LanceDBStorage
-
-            local = object.__new__(LanceDBStorage)
-            LanceDBStorage.__init__(local, path=str(self.path), table_name=self.table_name)
-            self.local = local
+            self.local = crewais_own_storage(self.path, self.table_name)
         return self.local
 
     def check_dim_offline(self, dim: int) -> None:
