@@ -19,6 +19,7 @@
 #include "absl/functional/any_invocable.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
@@ -40,6 +41,19 @@ std::string SqliteTimestamp(absl::Time t) {
 // Python's datetime.now(timezone.utc).isoformat(): "2026-11-26T01:02:03.123456+00:00".
 std::string IsoTimestamp(absl::Time t) {
   return absl::FormatTime("%Y-%m-%dT%H:%M:%E6S+00:00", t, absl::UTCTimeZone());
+}
+
+// A row's given timestamp must be in SqliteTimestamp's form exactly, a real UTC time.
+absl::Status ValidateSqliteTimestamp(absl::string_view text, absl::string_view field) {
+  absl::Time t;
+  std::string error;
+  if (absl::ParseTime("%Y-%m-%d %H:%M:%S", text, absl::UTCTimeZone(), &t, &error) &&
+      SqliteTimestamp(t) == text) {
+    return absl::OkStatus();
+  }
+  return absl::InvalidArgumentError(
+      absl::StrCat(field, ": must be a UTC time as \"YYYY-MM-DD HH:MM:SS\" or empty, got \"",
+                   absl::CHexEscape(text.substr(0, 40)), "\""));
 }
 
 absl::Status Closed() { return absl::FailedPreconditionError("persistence store is closed"); }
@@ -447,6 +461,11 @@ absl::Status ValidateRowValues(const TaskOutputRow& row, absl::string_view prefi
     return absl::InvalidArgumentError(
         absl::StrCat(field("task_index"), ": must not be negative, got ", row.task_index));
   }
+  if (!row.timestamp.empty()) {
+    if (absl::Status s = ValidateSqliteTimestamp(row.timestamp, field("timestamp")); !s.ok()) {
+      return s;
+    }
+  }
   if (absl::Status s = ValidateJsonText(row.output_json, field("output_json")); !s.ok()) return s;
   return ValidateJsonText(row.inputs_json, field("inputs_json"));
 }
@@ -496,7 +515,7 @@ void PersistenceStoreImpl::PlanAdd(Group& g, const std::string& ns, const std::s
   for (TaskOutputRow& row : rows) {
     auto stored = std::make_shared<StoredTaskOutput>();
     stored->row = std::move(row);
-    stored->row.timestamp = timestamp;
+    if (stored->row.timestamp.empty()) stored->row.timestamp = timestamp;
     stored->insert_seq = stored->write_seq = g.next_seq++;
     // INSERT OR REPLACE: a row with the same task_id goes away, the new one is the newest.
     const size_t before = k->rows.size();

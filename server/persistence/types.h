@@ -37,8 +37,9 @@ struct TaskOutputRow {
   // json.dumps(inputs dict): the client's text.
   std::string inputs_json;
   bool was_replayed = false;
-  // SQLite's CURRENT_TIMESTAMP form, UTC: "2026-11-26 01:02:03". Set by the store when the
-  // row is inserted (or replaced); ignored on input.
+  // SQLite's CURRENT_TIMESTAMP form, UTC: "2026-11-26 01:02:03". On input: empty = the
+  // store's time of the insert (or replacement); given = kept (a row the client wrote to
+  // CrewAI's file while the daemon was away, sent later), INVALID_ARGUMENT unless in that form.
   std::string timestamp;
 };
 

@@ -30,6 +30,7 @@ ps::TaskOutputRow FromProto(const v1::TaskOutputRow& in) {
   out.task_index = in.task_index();
   out.inputs_json = in.inputs_json();
   out.was_replayed = in.was_replayed();
+  out.timestamp = in.timestamp();
   return out;
 }
 

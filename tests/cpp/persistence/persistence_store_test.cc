@@ -301,6 +301,35 @@ TEST_F(PersistenceStoreTest, BadRowsAreRejectedNamingTheFieldAndNothingIsStored)
   EXPECT_THAT(Ids(Load(KickoffSelector::ById("k")).get()), ElementsAre("keep@0"));
 }
 
+TEST_F(PersistenceStoreTest, AGivenTimestampIsKeptAndABadOneRejectedNamingIt) {
+  // A row the client wrote to CrewAI's file while the daemon was away keeps its time.
+  TaskOutputRow journaled = Row("late", 1);
+  journaled.timestamp = "2023-11-14 21:59:58";
+  ASSERT_OK_AND_ASSIGN(TaskOutputRow stored, store_->AddTaskOutput(kNs, "k", journaled));
+  EXPECT_EQ(stored.timestamp, "2023-11-14 21:59:58");
+  ASSERT_OK_AND_ASSIGN(stored, store_->AddTaskOutput(kNs, "k", Row("now", 0)));
+  EXPECT_EQ(stored.timestamp, "2023-11-14 22:13:20");  // empty: the store's clock
+  ASSERT_OK(store_->Close());
+  store_ = OpenOrDie(TestOptions(dir_.path(), &clock_));  // and from SQLite after a restart
+  auto k = Load(KickoffSelector::ById("k"));
+  ASSERT_NE(k, nullptr);
+  ASSERT_EQ(k->rows.size(), 2u);
+  EXPECT_EQ(k->rows[1]->row.timestamp, "2023-11-14 21:59:58");
+
+  for (const char* bad : {"2023-11-14T21:59:58", "2023-11-14 21:59", "2023-13-01 00:00:00",
+                          "2023-11-14 21:59:58.5", "2023-2-1 00:00:00", "yesterday"}) {
+    TaskOutputRow row = Row("x", 2);
+    row.timestamp = bad;
+    EXPECT_THAT(store_->AddTaskOutput(kNs, "k", row),
+                StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("row.timestamp: must be")))
+        << bad;
+    EXPECT_THAT(store_->AddTaskOutputs(kNs, "k", {Row("y", 3), row}),
+                StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("rows[1].timestamp:")))
+        << bad;
+  }
+  EXPECT_THAT(Ids(Load(KickoffSelector::ById("k")).get()), ElementsAre("now@0", "late@1"));
+}
+
 TEST_F(PersistenceStoreTest, OversizedValuesAreResourceExhausted) {
   PersistenceStoreOptions options = TestOptions(dir_.path(), &clock_);
   options.max_value_bytes = 1000;

@@ -192,28 +192,25 @@ def test_rows_the_daemon_refuses_continue_in_the_local_file(
     assert [r["output"]["raw"] for r in ours.load()] == ["next"]
 
 
-def test_a_kickoff_that_went_on_in_the_file_during_an_outage_replays_from_the_file(
-        restartable_daemon: Any, use_daemon: Callable[[Any], None], crewai_home: Any) -> None:
+def test_a_kickoff_that_went_on_in_the_file_replays_from_the_file(
+        start_daemon: Callable[..., Any], use_daemon: Callable[[Any], None],
+        crewai_home: Any) -> None:
     from fast_crewai.persistence.kickoff import DaemonKickoffStorage, mirror_flush
 
-    daemon = restartable_daemon.start()
-    use_daemon(daemon)
+    use_daemon(start_daemon("--persistence_max_value_bytes=2K"))
     tasks = [_task("a"), _task("b"), _task("c")]
     running = DaemonKickoffStorage()
     running.delete_all()
     running.add(tasks[0], _output("a"), 0)
-    restartable_daemon.kill()
-    running.add(tasks[1], _output("b"), 1)  # the daemon is gone: CrewAI's file from here on
+    running.add(tasks[1], _output("b" * 5000), 1)  # refused: CrewAI's file from here on
     running.add(tasks[2], _output("c"), 2)
     mirror_flush()
-    restartable_daemon.start()
-    use_daemon(daemon)
 
     # `crewai replay -t <first task>` in a new process: the daemon knows the task, but only the
-    # part of its kickoff written before the outage.
+    # part of its kickoff written before the refusal.
     replay = DaemonKickoffStorage()
     assert not replay.attach_task(str(tasks[0].id))
-    assert [r["output"]["raw"] for r in replay.load()] == ["a", "b", "c"]
+    assert [r["output"]["raw"][:1] for r in replay.load()] == ["a", "b", "c"]
     replay.update(0, output=_output("a-replayed"), was_replayed=True)
     replay.update(2, output=_output("c-replayed"), was_replayed=True)
     mirror_flush()
@@ -222,7 +219,7 @@ def test_a_kickoff_that_went_on_in_the_file_during_an_outage_replays_from_the_fi
     )
 
     in_file = KickoffTaskOutputsSQLiteStorage(str(crewai_home.kickoff_db)).load()
-    assert [r["output"]["raw"] for r in in_file] == ["a-replayed", "b", "c-replayed"]
+    assert [r["output"]["raw"][:10] for r in in_file] == ["a-replayed", "b" * 10, "c-replayed"]
 
 
 def test_a_replay_rewriting_crewais_file_keeps_the_rows_timestamps(

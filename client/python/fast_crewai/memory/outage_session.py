@@ -179,12 +179,16 @@ class OutageSession(abc.ABC):
         request: Any,
         local: Callable[[], T],
         offline_check: Callable[[], None] | None = None,
+        journaled: Callable[[Any], Any] | None = None,
     ) -> T | None:
         """Appends a write durably, then applies it locally (best effort: the journal is
         authoritative). Returns local's result, or None when it failed. `offline_check`, run
-        first, raises as the daemon would; then nothing is journaled."""
+        first, raises as the daemon would; then nothing is journaled. `journaled(request)`, when
+        given, is the request to journal instead (e.g. stamped with the time of the write)."""
         if offline_check is not None:
             offline_check()
+        if journaled is not None:
+            request = journaled(request)
         self.journal.append(rpc, request.SerializeToString())
         try:
             return local()
@@ -205,21 +209,23 @@ class OutageSession(abc.ABC):
         timeout: float | None = None,
         *,
         offline_check: Callable[[], None] | None = None,
+        journaled: Callable[[Any], Any] | None = None,
     ) -> tuple[Any, T | None]:
         """Sends a write with `send(rpc, request)`, or during an outage journals it and applies
-        it with `local()` (journal_locked). Returns (the response, None) or (None, local's
-        result). Errors other than errors.DaemonUnavailable propagate. `timeout` is the deadline
-        of recovery calls."""
+        it with `local()` (journal_locked, which takes `offline_check` and `journaled`). Returns
+        (the response, None) or (None, local's result). Errors other than
+        errors.DaemonUnavailable propagate. `timeout` is the deadline of recovery calls."""
         if self.degraded:
             with self.lock:
                 if self.degraded and not self.recover_locked(timeout=timeout):
-                    return None, self.journal_locked(rpc, request, local, offline_check)
+                    return None, self.journal_locked(rpc, request, local, offline_check,
+                                                     journaled)
         try:
             return send(rpc, request), None
         except errors.DaemonUnavailable:
             with self.lock:
                 self.mark_down_locked()
-                return None, self.journal_locked(rpc, request, local, offline_check)
+                return None, self.journal_locked(rpc, request, local, offline_check, journaled)
 
     def read(
         self,

@@ -23,6 +23,7 @@ __all__ = [
     "lock_answer",
     "release_lock",
     "row_dict",
+    "with_timestamp",
 ]
 
 PersistenceServiceStub = persistence_pb2_grpc.PersistenceServiceStub
@@ -55,6 +56,15 @@ def add_task_outputs(*, kickoff_id: str, namespace: str,
         if r["task_key"] is not None:
             row.task_key = r["task_key"]
     return request
+
+
+def with_timestamp(request: pb.AddTaskOutputRequest,
+                   timestamp: str) -> pb.AddTaskOutputRequest:
+    """A copy of `request` whose row carries `timestamp` (the daemon keeps a given one)."""
+    stamped = pb.AddTaskOutputRequest()
+    stamped.CopyFrom(request)
+    stamped.row.timestamp = timestamp
+    return stamped
 
 
 def update_task_output(kickoff_id: str, task_index: int,
@@ -120,6 +130,13 @@ def load_pending_feedback(flow_uuid: str) -> pb.LoadPendingFeedbackRequest:
 def clear_pending_feedback(flow_uuid: str) -> pb.ClearPendingFeedbackRequest:
     return pb.ClearPendingFeedbackRequest(flow_uuid=flow_uuid)
 
+
+# The request class of each replay-log write, by RPC (what an outage journal replays).
+KICKOFF_WRITES: dict[str, type[Any]] = {
+    "AddTaskOutput": pb.AddTaskOutputRequest,
+    "UpdateTaskOutput": pb.UpdateTaskOutputRequest,
+    "DeleteTaskOutputs": pb.DeleteTaskOutputsRequest,
+}
 
 # The request class of each flow-persistence write, by RPC (what an outage journal replays).
 FLOW_WRITES: dict[str, type[Any]] = {

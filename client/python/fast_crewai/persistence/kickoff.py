@@ -26,10 +26,14 @@ would keep it: a background thread replays every change through CrewAI's own sto
 row rather than when it starts, so a kickoff that never writes (the for-each parent's final
 reset) no longer empties it; and it holds one kickoff's log: of the kickoffs of this process
 writing at once (kickoff_for_each_async, parallel crews), the one that started writing last.
-The mirror is also the fallback: when the daemon is unreachable, or refuses a row CrewAI would
-have stored, the storage waits for the mirror to catch up and continues the kickoff in the local
-file, exactly as CrewAI; the next kickoff tries the daemon again. A replay of a kickoff that went
-on in the local file reads the file (attach_task).
+The mirror is also the fallback. When the daemon does not answer a write, the write is
+journaled (persistence/outage.py: fsync'ed, with the kickoff's id and the row's time) and made
+to the local file once the mirror caught up, as CrewAI would make it; the kickoff reads the file
+until the daemon answers again, and the journal is replayed to the daemon before anything else,
+by this process or, if it exited, by the next one to use this file's replay log. When the daemon
+refuses a row CrewAI would have stored, the kickoff continues in the local file only, exactly as
+CrewAI; the next kickoff tries the daemon again. A replay of a kickoff that went on in the local
+file reads the file (attach_task).
 
 Row dicts are those of CrewAI 1.15.30: task_id, task_key, expected_output, output (decoded
 JSON), task_index, inputs (decoded JSON), was_replayed (0/1), timestamp ("YYYY-MM-DD
@@ -50,13 +54,14 @@ import os
 import queue
 import sqlite3
 import threading
+import time
 import uuid
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any, Callable, Iterator
 
 from fast_crewai import errors
-from fast_crewai.persistence import _link, conversions, locks
+from fast_crewai.persistence import _link, conversions, locks, outage
 from fast_crewai.persistence.json_snapshot import JsonSnapshot
 
 __all__ = ["DaemonKickoffStorage", "default_db_path", "hard_reset", "mirror_flush"]
@@ -104,6 +109,31 @@ def _cached(row: dict[str, Any]) -> _Cached:
 
 
 _row_dict = conversions.row_dict
+
+
+def _sqlite_now() -> str:
+    """SQLite's CURRENT_TIMESTAMP now: "YYYY-MM-DD HH:MM:SS", UTC."""
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime())
+
+
+def _send(rpc: str, request: Any) -> Any:
+    return _link.call(rpc, request)
+
+
+def _update_fields(kwargs: dict[str, Any]) -> dict[str, Any] | None:
+    """update(**kwargs) as UpdateTaskOutput fields; None when only CrewAI's table can do it
+    (task_index or timestamp, or a NULL)."""
+    fields: dict[str, Any] = {}
+    for key, value in kwargs.items():
+        if key not in _UPDATABLE or value is None:
+            return None
+        if key in ("output", "inputs"):
+            fields[f"{key}_json"] = value if isinstance(value, str) else _encode(value)
+        elif key == "was_replayed":
+            fields[key] = bool(value)
+        else:
+            fields[key] = str(value)
+    return fields
 
 
 def _encode(value: Any) -> str:
@@ -315,8 +345,13 @@ class DaemonKickoffStorage:
         self._kickoff_id: str | None = None
         # Rows of _kickoff_id, in load order; None when not attached.
         self._rows: list[_Cached] | None = None
-        # The current kickoff continues in CrewAI's local file (daemon unreachable/refused).
+        # The current kickoff continues in CrewAI's local file only: the daemon refused one of
+        # its rows, or the kickoff is a replay the daemon cannot serve (attach_task).
         self._local_mode = False
+        # The current kickoff wrote rows or updates to CrewAI's file, and the outage journal,
+        # while the daemon was away: the cache lacks them, reads use the file until the
+        # daemon (which the journal is replayed to first) answers again (_refresh_rows).
+        self._outage = False
         # The local file must be cleared before the current kickoff's first row lands there.
         self._clear_file_before_next_row = False
 
@@ -329,27 +364,35 @@ class DaemonKickoffStorage:
         with self._lock:
             if self._kickoff_id is None:
                 self._start_kickoff()
-            if not self._local_mode and _link.daemon_available():
-                output_json, inputs_json = _encode(output), _encode(inputs)
-                request = conversions.add_task_output(
-                    kickoff_id=self._kickoff_id, namespace=self.namespace, task_id=str(task.id),
-                    task_key=getattr(task, "key", None), expected_output=task.expected_output,
-                    output_json=output_json, task_index=task_index, inputs_json=inputs_json,
-                    was_replayed=bool(was_replayed))
-                try:
-                    response = _link.call("AddTaskOutput", request)
-                except errors.RpcError as e:
-                    self._go_local(f"add of task {task.id} failed: {e}")
-                else:
-                    row = _row_dict(response.row)
-                    self._cache_row(row)
-                    # The cache keeps its own copy (a snapshot): the mirror may take this one.
-                    self._mirror_add(SimpleNamespace(id=task.id, key=getattr(task, "key", None),
-                                                     expected_output=task.expected_output),
-                                     row["output"], task_index, was_replayed, row["inputs"])
-                    return
-            self._go_local("daemon unavailable")
-            self._local().add(task, output, task_index, was_replayed, inputs)
+            if self._local_mode:
+                self._local().add(task, output, task_index, was_replayed, inputs)
+                return
+            row_task = SimpleNamespace(id=task.id, key=getattr(task, "key", None),
+                                       expected_output=task.expected_output)
+            request = conversions.add_task_output(
+                kickoff_id=self._kickoff_id, namespace=self.namespace, task_id=str(task.id),
+                task_key=row_task.key, expected_output=task.expected_output,
+                output_json=_encode(output), task_index=task_index,
+                inputs_json=_encode(inputs), was_replayed=bool(was_replayed))
+            # CrewAI's CURRENT_TIMESTAMP of the row, should it go to the file and the journal.
+            written_at = _sqlite_now()
+            try:
+                response, _ = self._session().write(
+                    "AddTaskOutput", request, _send,
+                    lambda: self._add_during_outage(row_task, output, task_index, was_replayed,
+                                                    inputs, written_at),
+                    journaled=lambda r: conversions.with_timestamp(r, written_at))
+            except errors.RpcError as e:  # refused: the kickoff goes on in the file, as CrewAI
+                self._go_local(f"add of task {task.id} failed: {e}")
+                self._local().add(task, output, task_index, was_replayed, inputs)
+                return
+            if response is None:
+                return  # journaled, and in CrewAI's file
+            row = _row_dict(response.row)
+            if not self._after_outage():
+                self._cache_row(row)
+            # The cache keeps its own copy (a snapshot): the mirror may take this one.
+            self._mirror_add(row_task, row["output"], task_index, was_replayed, row["inputs"])
 
     def update(self, task_index: int, **kwargs: Any) -> None:
         """Sets the given columns on the current kickoff's rows with `task_index`.
@@ -365,13 +408,39 @@ class DaemonKickoffStorage:
             raise DatabaseOperationError(DatabaseError.format_error(DatabaseError.UPDATE_ERROR,
                                                                     error), error)
         with self._lock:
-            if (all(key in _UPDATABLE for key in kwargs) and self._kickoff_id is not None
-                    and not self._local_mode and _link.daemon_available()):
-                if self._update_remote(task_index, kwargs):
-                    return
-            self._go_local("daemon unavailable" if not _link.daemon_available()
-                           else f"update of {sorted(kwargs)} needs CrewAI's table")
-            self._local().update(task_index, **kwargs)
+            fields = _update_fields(kwargs)
+            if self._local_mode or self._kickoff_id is None or fields is None:
+                self._go_local("no kickoff to update in the daemon" if fields is not None
+                               else f"update of {sorted(kwargs)} needs CrewAI's table")
+                self._local().update(task_index, **kwargs)
+                return
+            request = conversions.update_task_output(self._kickoff_id, task_index, fields)
+            try:
+                response, _ = self._session().write(
+                    "UpdateTaskOutput", request, _send,
+                    lambda: self._update_during_outage(task_index, kwargs))
+            except errors.NotFound:
+                _log.warning("No row found with task_index %s. No update performed.", task_index)
+                return
+            except errors.RpcError as e:  # refused: the kickoff goes on in the file
+                self._go_local(f"update of task_index {task_index} failed: {e}")
+                self._local().update(task_index, **kwargs)
+                return
+            if response is None:
+                return  # journaled, and in CrewAI's file
+            if not self._after_outage():
+                # The response holds every row of that index (possibly renamed by task_id):
+                # replace them in place, keeping their positions.
+                updated = [_cached(_row_dict(row)) for row in response.rows]
+                rows = self._rows or []
+                first = next((i for i, r in enumerate(rows) if r[1] == task_index), len(rows))
+                rest = [r for r in rows if r[1] != task_index]
+                self._rows = rest[:first] + updated + rest[first:]
+            if self._mirror_enabled:
+                path = self.db_path
+                with _file_owners_lock:
+                    if _file_owners.get(path) == self._kickoff_id:
+                        _mirror.submit(lambda: _local_storage(path).update(task_index, **kwargs))
 
     def load(self) -> list[dict[str, Any]]:
         """The current kickoff's rows ordered by task_index (CrewAI's load()).
@@ -383,18 +452,15 @@ class DaemonKickoffStorage:
             if self._local_mode:
                 _mirror.flush(timeout=30.0)
                 return self._local().load()
+            if self._outage and not self._refresh_rows():
+                _mirror.flush(timeout=30.0)  # the file has the whole kickoff
+                return self._local().load()
             if self._rows is not None:
                 return [snapshot.copy() for _, _, snapshot in self._rows]
-        if _link.daemon_available():
-            try:
-                response = _link.call("LoadTaskOutputs",
-                                      conversions.load_task_outputs(namespace=self.namespace))
-            except errors.RpcError as e:
-                _log.warning("fast-crewai: loading task outputs from the daemon failed (%s); "
-                             "reading CrewAI's local file", e)
-            else:
-                if response.found:
-                    return [_row_dict(row) for row in response.rows]
+        response = self._read("LoadTaskOutputs",
+                              conversions.load_task_outputs(namespace=self.namespace), probe=True)
+        if response is not None and response.found:
+            return [_row_dict(row) for row in response.rows]
         return self._local_load_if_any()
 
     def delete_all(self) -> None:
@@ -418,15 +484,8 @@ class DaemonKickoffStorage:
         """Points the storage at the kickoff that ran `task_id` (from any process), so that
         load() and update() work on it (Crew.replay). Returns False when the daemon does not
         know the task: the storage then reads CrewAI's local file, as CrewAI would."""
-        if not _link.daemon_available():
-            with self._lock:
-                self._go_local("daemon unavailable")
-            return False
-        try:
-            response = _link.call("LoadTaskOutputs", conversions.load_task_outputs(task_id=task_id))
-        except errors.RpcError as e:
-            _log.warning("fast-crewai: looking up task %s in the daemon failed: %s", task_id, e)
-            response = None
+        response = self._read("LoadTaskOutputs", conversions.load_task_outputs(task_id=task_id),
+                              probe=True)
         rows = [_row_dict(row) for row in response.rows] if response is not None else []
         if response is not None and response.found and self._file_has_more_of(task_id, rows):
             # The kickoff went on in the file while the daemon was away: the daemon's log of
@@ -438,11 +497,13 @@ class DaemonKickoffStorage:
             return False
         with self._lock:
             if response is None or not response.found:
-                self._go_local(f"task {task_id} not in the daemon")
+                self._go_local("daemon unavailable" if response is None
+                               else f"task {task_id} not in the daemon")
                 return False
             self._kickoff_id = response.kickoff_id
             self._rows = [_cached(row) for row in rows]
             self._local_mode = False
+            self._outage = False
             # `crewai log-tasks-outputs` should show the kickoff being replayed.
             self._mirror_replace(rows)
             return True
@@ -467,6 +528,7 @@ class DaemonKickoffStorage:
         self._kickoff_id = uuid.uuid4().hex
         self._rows = []
         self._local_mode = False  # try the daemon again
+        self._outage = False
         self._clear_file_before_next_row = True
 
     def _cache_row(self, row: dict[str, Any]) -> None:
@@ -478,51 +540,19 @@ class DaemonKickoffStorage:
         rows.insert(position, _cached(row))
         self._rows = rows
 
-    def _update_remote(self, task_index: int, kwargs: dict[str, Any]) -> bool:
-        """True when the daemon handled the update (or said there is no such row)."""
-        fields: dict[str, Any] = {}
-        for key, value in kwargs.items():
-            if key in ("output", "inputs"):
-                fields[f"{key}_json"] = value if isinstance(value, str) else _encode(value)
-            elif key == "was_replayed":
-                fields[key] = bool(value)
-            elif value is not None:
-                fields[key] = str(value)
-            else:
-                return False  # setting NULL: CrewAI's table can, the daemon's cannot
-        request = conversions.update_task_output(self._kickoff_id, task_index, fields)
-        try:
-            response = _link.call("UpdateTaskOutput", request)
-        except errors.NotFound:
-            _log.warning("No row found with task_index %s. No update performed.", task_index)
-            return True
-        except errors.RpcError as e:
-            self._go_local(f"update of task_index {task_index} failed: {e}")
-            return False
-        # The response holds every row of that index (possibly renamed by task_id): replace
-        # them in place, keeping their positions.
-        updated = [_cached(_row_dict(row)) for row in response.rows]
-        rows = self._rows or []
-        first = next((i for i, r in enumerate(rows) if r[1] == task_index), len(rows))
-        rest = [r for r in rows if r[1] != task_index]
-        self._rows = rest[:first] + updated + rest[first:]
-        if self._mirror_enabled:
-            path = self.db_path
-            with _file_owners_lock:
-                if _file_owners.get(path) == self._kickoff_id:
-                    _mirror.submit(lambda: _local_storage(path).update(task_index, **kwargs))
-        return True
-
     def _erase_all(self) -> None:
         with self._lock:
-            if _link.daemon_available():
-                try:
-                    _link.call("DeleteTaskOutputs", conversions.delete_task_outputs(self.namespace))
-                except errors.RpcError as e:
-                    _log.warning("fast-crewai: erasing the daemon's task outputs failed: %s", e)
+            try:
+                # During an outage the erase is journaled behind the rows it must erase.
+                self._session().write("DeleteTaskOutputs",
+                                      conversions.delete_task_outputs(self.namespace), _send,
+                                      lambda: None)
+            except errors.RpcError as e:
+                _log.warning("fast-crewai: erasing the daemon's task outputs failed: %s", e)
             self._kickoff_id = None
             self._rows = None
             self._local_mode = False
+            self._outage = False
             self._clear_file_before_next_row = False
             with _file_owners_lock:
                 _file_owners.pop(self.db_path, None)
@@ -535,6 +565,10 @@ class DaemonKickoffStorage:
             return
         _log.warning("fast-crewai: kickoff task outputs go to CrewAI's local file (%s)", reason)
         self._local_mode = True
+        self._take_file()
+
+    def _take_file(self) -> None:
+        """Makes CrewAI's file this kickoff's, caught up, for writing it directly."""
         if self._kickoff_id is not None:
             with _file_owners_lock:  # its writes go to the file directly from now on
                 _file_owners[self.db_path] = self._kickoff_id
@@ -544,6 +578,67 @@ class DaemonKickoffStorage:
             # at the start, and the mirror did not get to its first row yet.
             self._local().delete_all()
             self._clear_file_before_next_row = False
+
+    # ---- the daemon away (the writes are journaled: persistence/outage.py) ------------------
+
+    def _session(self) -> outage.KickoffSession:
+        session = outage.kickoff_session_for(self.db_path)
+        outage.connect_once(session)  # journals left by processes that died in an outage
+        return session
+
+    def _read(self, rpc: str, request: Any, *, probe: bool = False) -> Any:
+        """The daemon's answer (pending journals replayed first), or None: daemon away or
+        failing (then the caller reads CrewAI's file). `probe`: during an outage, ask the
+        daemon now rather than at the session's next probe (a replay, a first load)."""
+        session = self._session()
+        if probe and session.degraded:
+            with session.lock:
+                session.recover_locked(force=True)
+        try:
+            return session.read(lambda: _send(rpc, request), lambda r: r, lambda: None)
+        except errors.RpcError as e:
+            _log.warning("fast-crewai: %s from the daemon failed (%s); reading CrewAI's local "
+                         "file", rpc, e)
+            return None
+
+    def _add_during_outage(self, task: Any, output: Any, task_index: int, was_replayed: bool,
+                           inputs: Any, written_at: str) -> None:
+        """The add, journaled, goes to CrewAI's file with the timestamp the journal has."""
+        self._enter_outage()
+        with locks.local_locks_only():  # the daemon's locks are away too
+            _apply_adds([_MirroredAdd(self.db_path, False, task, output, task_index,
+                                      bool(was_replayed), inputs, written_at)])
+
+    def _update_during_outage(self, task_index: int, kwargs: dict[str, Any]) -> None:
+        self._enter_outage()
+        with locks.local_locks_only():
+            self._local().update(task_index, **kwargs)
+
+    def _enter_outage(self) -> None:
+        if not self._outage:
+            self._outage = True
+            self._take_file()
+
+    def _after_outage(self) -> bool:
+        """After a write the daemon took: when the kickoff wrote during an outage, reloads the
+        cache from the daemon (which has every row by now: the journal was replayed before
+        the write). True when it did (or tried: the file stays the reference on failure)."""
+        if not self._outage:
+            return False
+        self._refresh_rows()
+        return True
+
+    def _refresh_rows(self) -> bool:
+        """Reloads the kickoff's rows from the daemon into the cache; False when the daemon
+        does not answer (reads keep using CrewAI's file)."""
+        assert self._kickoff_id is not None
+        response = self._read("LoadTaskOutputs",
+                              conversions.load_task_outputs(kickoff_id=self._kickoff_id))
+        if response is None or not response.found or self._session().journal.pending():
+            return False
+        self._rows = [_cached(_row_dict(row)) for row in response.rows]
+        self._outage = False
+        return True
 
     def _local(self) -> Any:
         return _local_storage(self.db_path)

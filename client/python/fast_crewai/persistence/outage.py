@@ -1,22 +1,30 @@
-"""What flow persistence does while the daemon is away: a durable journal, CrewAI's own
-SQLiteFlowPersistence file meanwhile, replay when the daemon returns (the protocol of
+"""What flow persistence and the replay log do while the daemon is away: a durable journal,
+CrewAI's own SQLite file meanwhile, replay when the daemon returns (the protocol of
 fast_crewai.memory.outage_session, which the memory and legacy stores follow too).
 
-One `FlowSession` per directory holding CrewAI's `flow_states.db`, shared by every
-DaemonFlowPersistence of the process there, so journal order is this process's call order:
+One session per CrewAI file location, shared by every storage of the process there, so journal
+order is this process's call order:
 
-* a write the daemon does not answer (a state, pending feedback, the clearing of pending
-  feedback) is appended to `<directory>/.fast-crewai-flow-journal/` (fsync'ed before the write
-  returns, one file per process) and then applied to CrewAI's own file, so this process reads its
-  writes;
-* once the daemon answers again, the orphaned journals of dead processes there, then this
-  process's, are replayed in order before any other call; a process replays the orphans once when
-  it first uses flow persistence (`connect_once`), so a flow resumed in a new process finds the
-  states and the cleared feedback of a process that ran during an outage.
+* `FlowSession`, per directory holding CrewAI's `flow_states.db`, journal
+  `<directory>/.fast-crewai-flow-journal/`: a state, pending feedback, the clearing of pending
+  feedback;
+* `KickoffSession`, per replay-log file (`latest_kickoff_task_outputs.db`), journal
+  `<directory>/.fast-crewai-kickoff-journal/<file name>/`: the rows a kickoff adds and the
+  updates it makes, each with its kickoff id and each added row with the time it was written
+  (the daemon keeps it).
+
+A write the daemon does not answer is appended to the journal (fsync'ed before the write
+returns, one file per process) and then applied to CrewAI's own file, so this process reads its
+writes. Once the daemon answers again, the orphaned journals of dead processes there, then this
+process's, are replayed in order before any other call; a process replays the orphans once when
+it first uses the location (`connect_once`), so a flow resumed, or a kickoff replayed, in a new
+process finds what a process wrote during an outage.
 
 Replaying is safe: a state is appended (the latest is what a load returns), pending feedback is
-an upsert by flow id and clearing is idempotent. A replayed entry the daemon rejects for its
-content is set aside in `rejected/` and logged as an error.
+an upsert by flow id, clearing is idempotent, a row is an INSERT OR REPLACE by (kickoff, task)
+and an update sets the same columns again (one whose row the daemon does not have is dropped,
+as CrewAI drops it with a warning). A replayed entry the daemon rejects for its content is set
+aside in `rejected/` and logged as an error.
 
 Thread-safety: as OutageSession: every session field is guarded by `lock`, except `degraded`.
 """
@@ -25,26 +33,30 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 from fast_crewai import errors
 from fast_crewai.memory.outage_session import OutageSession, SessionRegistry
 from fast_crewai.persistence import _link, conversions
 
-__all__ = ["JOURNAL_DIRNAME", "FlowSession", "connect_once", "session_for"]
+__all__ = ["JOURNAL_DIRNAME", "KICKOFF_JOURNAL_DIRNAME", "FlowSession", "KickoffSession",
+           "connect_once", "kickoff_session_for", "session_for"]
 
 JOURNAL_DIRNAME = ".fast-crewai-flow-journal"
+KICKOFF_JOURNAL_DIRNAME = ".fast-crewai-kickoff-journal"
 # Deadline of the reachability probe when the caller gives none.
 PROBE_TIMEOUT_S = 2.0
 
 
-class FlowSession(OutageSession):
-    """Outage state of flow persistence under one directory (module docstring)."""
+class _PersistenceSession(OutageSession):
+    """A session whose journal holds PersistenceService writes of the kinds in `writes`."""
 
     rejected_errors = (errors.InvalidArgument, errors.ResourceExhausted, errors.OutOfRange,
                        errors.FailedPrecondition)
+    writes: dict[str, type[Any]] = {}
 
-    def __init__(self, directory: Path) -> None:
-        super().__init__(directory / JOURNAL_DIRNAME, f"flow persistence under {directory}")
+    def __init__(self, journal_dir: Path, label: str) -> None:
+        super().__init__(journal_dir, label)
         self.connected = False  # guarded by lock: the orphans were replayed once
 
     def reset_after_fork(self) -> None:
@@ -52,26 +64,65 @@ class FlowSession(OutageSession):
         self.connected = False
 
     def send_journaled(self, rpc: str, payload: bytes, timeout: float | None) -> None:
-        request_class = conversions.FLOW_WRITES.get(rpc)
+        request_class = self.writes.get(rpc)
         if request_class is None:
-            raise errors.InvalidArgument(f"unknown journaled flow persistence rpc {rpc!r}")
+            raise errors.InvalidArgument(f"unknown journaled rpc {rpc!r} for {self.label}")
         _link.call(rpc, request_class.FromString(payload), timeout)
+
+
+class FlowSession(_PersistenceSession):
+    """Outage state of flow persistence under one directory (module docstring)."""
+
+    writes = conversions.FLOW_WRITES
+
+    def __init__(self, directory: Path) -> None:
+        super().__init__(directory / JOURNAL_DIRNAME, f"flow persistence under {directory}")
 
     def probe_locked(self, timeout: float | None) -> None:
         _link.call("LoadFlowState", conversions.load_flow_state("fast-crewai-flow-probe"),
                    timeout=timeout or PROBE_TIMEOUT_S)
 
 
+class KickoffSession(_PersistenceSession):
+    """Outage state of the replay log kept for one CrewAI file (module docstring)."""
+
+    writes = conversions.KICKOFF_WRITES
+
+    def __init__(self, db_path: Path) -> None:
+        super().__init__(db_path.parent / KICKOFF_JOURNAL_DIRNAME / db_path.name,
+                         f"the replay log of {db_path}")
+        self.namespace = str(db_path)
+
+    def send_journaled(self, rpc: str, payload: bytes, timeout: float | None) -> None:
+        try:
+            super().send_journaled(rpc, payload, timeout)
+        except errors.NotFound:
+            if rpc != "UpdateTaskOutput":
+                raise
+            # No row of that index: CrewAI logs a warning and changes nothing; so does this.
+
+    def probe_locked(self, timeout: float | None) -> None:
+        _link.call("LoadTaskOutputs", conversions.load_task_outputs(namespace=self.namespace),
+                   timeout=timeout or PROBE_TIMEOUT_S)
+
+
 _registry: SessionRegistry[str, FlowSession] = SessionRegistry()
+_kickoff_registry: SessionRegistry[str, KickoffSession] = SessionRegistry()
 
 
 def session_for(directory: str | os.PathLike[str]) -> FlowSession:
-    """The process's session for `directory` (created on first use, then kept)."""
+    """The process's flow session for `directory` (created on first use, then kept)."""
     key = os.path.realpath(directory)
     return _registry.get(key, lambda: FlowSession(Path(key)))
 
 
-def connect_once(session: FlowSession) -> None:
+def kickoff_session_for(db_path: str | os.PathLike[str]) -> KickoffSession:
+    """The process's replay-log session for CrewAI's file `db_path` (created on first use)."""
+    key = os.path.realpath(db_path)
+    return _kickoff_registry.get(key, lambda: KickoffSession(Path(key)))
+
+
+def connect_once(session: _PersistenceSession) -> None:
     """On the process's first use of `session`: replays the journals left there by processes
     that died during an outage. When the daemon does not answer, the session is marked down (its
     next calls retry the replay) and nothing is raised."""
