@@ -31,6 +31,8 @@ def test_bad_input_is_refused_naming_the_field(start_daemon: Callable[..., Any],
         _link.call("AddTaskOutput", _add("t1", 1, '{"raw": '))
     with pytest.raises(errors.ResourceExhausted, match=r"row\.output_json: \d+ bytes is more"):
         _link.call("AddTaskOutput", _add("t1", 1, '"' + "x" * 5000 + '"'))
+    with pytest.raises(errors.InvalidArgument, match=r"row\.timestamp: must be a UTC time"):
+        _link.call("AddTaskOutput", conversions.with_timestamp(_add("t1", 1), "2026-11-27T10:00"))
     with pytest.raises(errors.NotFound, match="task_index: no row with task_index 9"):
         _link.call("UpdateTaskOutput",
                    conversions.update_task_output("k", 9, {"was_replayed": True}))
