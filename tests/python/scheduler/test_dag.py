@@ -70,6 +70,24 @@ def test_twelve_task_crew_is_identical_to_crewai_and_runs_concurrently(
     _assert_agents_never_overlap(dag)
 
 
+@pytest.mark.parametrize("use_async", [False, True], ids=["kickoff", "akickoff"])
+def test_the_output_log_shows_a_task_completed_before_the_tasks_it_made_ready_start(
+        crewai_home: Any, dag_mode: Callable[..., Any], tmp_path: Any, use_async: bool) -> None:
+    import json
+
+    # 0, then 1 and 2 (each using 0), then 3 using 1 and 2; four agents.
+    spec = (((), 0), ((0,), 1), ((0,), 2), ((1, 2), 3))
+    dag_mode()
+    log = tmp_path / f"log-{use_async}.json"
+    _run(spec, Recorder(), use_async=use_async, output_log_file=str(log))
+    entries = [(e["task"], e["status"]) for e in json.loads(log.read_text())]
+    position = {entry: i for i, entry in enumerate(entries)}
+    assert len(position) == 8, entries  # a "started" and a "completed" line per task
+    for i, (context, _) in enumerate(spec):
+        for j in context:
+            assert position[(_task(j), "completed")] < position[(_task(i), "started")], entries
+
+
 def test_shared_agent_tasks_never_overlap_even_when_independent(
         crewai_home: Any, dag_mode: Callable[..., Any]) -> None:
     # Six independent tasks on two agents: at most two run at once, one per agent, in order.

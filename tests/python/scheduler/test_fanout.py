@@ -196,6 +196,11 @@ def test_bad_input_is_refused_clearly(daemon: Any, use_daemon: Callable[..., Non
     use_daemon(daemon)
     with pytest.raises(ValueError, match='factory: expected "package.module:function"'):
         fast_crewai.kickoff_for_each("not a reference", [{}])
+    # A module the caller imports must have the factory: a typo fails here, not on workers.
+    with pytest.raises(ValueError, match='"json:no_such_factory": json has no attribute'):
+        fast_crewai.kickoff_for_each("json:no_such_factory", [{}])
+    with pytest.raises(ValueError, match='"json:__doc__" is not callable'):
+        fast_crewai.kickoff_for_each("json:__doc__", [{}])
     with pytest.raises(ValueError, match=r"inputs\[1\]: expected a dict"):
         fast_crewai.kickoff_for_each("m:f", [{}, 3])
     with pytest.raises(ValueError, match=r"inputs\[0\]: not JSON-serializable"):

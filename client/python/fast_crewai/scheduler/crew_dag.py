@@ -12,7 +12,8 @@ produces is kept:
   tasks with the default context get CrewAI's empty context);
 * ConditionalTasks are decided by CrewAI's `check_conditional_skip` on the previous output;
 * `_process_task_result` and `_store_execution_log` (output log file, replay log) run in task
-  order, from the coordinating thread, as each prefix of the task list completes;
+  order, from the coordinating thread, as each prefix of the task list completes, and before
+  the tasks that a completion made ready start;
 * `tasks_output` is in task order and the final output is CrewAI's `_create_crew_output`;
 * events and callbacks are CrewAI's, emitted by the tasks themselves.
 
@@ -123,6 +124,9 @@ def execute(crew: Any, tasks: Sequence[Any], graph: TaskGraph, *,
 
     try:
         while True:
+            # What finished is committed (its "completed" log line, its replay row) before the
+            # tasks it made ready start (their "started" line), as in CrewAI's loop.
+            co.commit()
             for index in co.state.take_ready():
                 try:
                     prepared = co.prepare(index)
@@ -135,7 +139,7 @@ def execute(crew: Any, tasks: Sequence[Any], graph: TaskGraph, *,
                 co._notify("start", index)
                 ctx = contextvars.copy_context()
                 pool.submit(ctx.run, run, index, *prepared)
-            co.commit()
+            co.commit()  # skipped ConditionalTasks
             if co.state.done:
                 break
             if not co.state.running:
@@ -160,6 +164,7 @@ async def aexecute(crew: Any, tasks: Sequence[Any], graph: TaskGraph, *,
     pending: dict[asyncio.Task[Any], int] = {}
     try:
         while True:
+            co.commit()  # before what it made ready starts (execute)
             for index in co.state.take_ready():
                 try:
                     prepared = co.prepare(index)
@@ -174,7 +179,7 @@ async def aexecute(crew: Any, tasks: Sequence[Any], graph: TaskGraph, *,
                 job = asyncio.ensure_future(co.tasks[index].aexecute_sync(
                     agent=agent, context=context, tools=tools))
                 pending[job] = index
-            co.commit()
+            co.commit()  # skipped ConditionalTasks
             if co.state.done:
                 break
             if not pending:

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import functools
 import importlib
+import importlib.util
 import inspect
 import json
 import logging
@@ -113,6 +114,19 @@ def resolve_factory(reference: str) -> Callable[[], Any]:
     if not callable(target):
         raise ValueError(f'factory "{reference}" is not callable')
     return target  # type: ignore[no-any-return]
+
+
+def _check_factory_here(reference: str) -> None:
+    """Raises ValueError (resolve_factory's) when the module of `reference` imports in this
+    process but the factory does not resolve: a typo is reported at once, not by every worker.
+    A module this process cannot import is left to the workers (their --app-dir may have it)."""
+    module_name = reference.partition(":")[0]
+    try:
+        found = importlib.util.find_spec(module_name) is not None
+    except (ImportError, ValueError):  # a parent package is missing
+        found = False
+    if found:
+        resolve_factory(reference)
 
 
 _crew_factories: "weakref.WeakKeyDictionary[Any, str]" = weakref.WeakKeyDictionary()
@@ -251,7 +265,9 @@ def kickoff_for_each(factory: Callable[[], Any] | str, inputs: Sequence[Mapping[
     to wait for the whole run (None = no bound); on time-out the run is cancelled and
     TimeoutError raised.
 
-    Raises ValueError for a bad factory reference or inputs that are not JSON objects,
+    Raises ValueError for a malformed factory reference, one whose module imports here
+    but lacks the factory (a module only the workers can import is theirs to resolve: a
+    failure there fails each input), or inputs that are not JSON objects,
     FanOutError when some input failed for good (after the others finished),
     fast_crewai.errors.DaemonUnavailable when the daemon cannot be reached.
     """
@@ -274,6 +290,8 @@ def start_run(factory: Callable[[], Any] | str, inputs: Sequence[Mapping[str, An
     from fast_crewai.config import get_config
 
     reference = factory_reference(factory)
+    if isinstance(factory, str):
+        _check_factory_here(reference)
     if isinstance(inputs, (str, bytes)) or not isinstance(inputs, Sequence):
         raise ValueError("inputs: expected a list of dicts")
     for i, item in enumerate(inputs):
