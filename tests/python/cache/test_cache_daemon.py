@@ -180,6 +180,32 @@ def test_cli_stats_and_clear(daemon: Daemon, use_daemon: Callable[..., None]) ->
     assert remote.stats("").entries == 0
 
 
+def test_cli_empty_namespace_is_a_usage_error_not_every_namespace(
+        daemon: Daemon, use_daemon: Callable[..., None]) -> None:
+    """`--namespace "$NS"` with NS unset must not clear the whole cache."""
+    from fast_crewai.cache import remote
+
+    use_daemon(daemon)
+    remote.put("kept", "t", "0", b'"k"', "application/json")
+    for command in ("clear", "stats"):
+        result, _ = run_cli("cache", command, "--namespace", "", "--endpoint", daemon.endpoint)
+        assert result.returncode == 2, result.stdout + result.stderr
+        assert result.stdout == ""
+        assert (f"fast-crewai: cache {command}: --namespace must not be empty; omit it to mean "
+                "every namespace") in result.stderr
+    assert remote.stats("").entries == 1
+
+
+def test_cli_stats_of_a_namespace_without_a_limit_reads_naturally(
+        daemon: Daemon, use_daemon: Callable[..., None]) -> None:
+    use_daemon(daemon)
+    result, _ = run_cli("cache", "stats", "--namespace", "unused", "--endpoint", daemon.endpoint)
+    assert result.returncode == 0, result.stderr
+    assert "bytes:       0 (0 B, no namespace limit)" in result.stdout
+    whole, _ = run_cli("cache", "stats", "--endpoint", daemon.endpoint)
+    assert "bytes:       0 (0 B of 256.0 MiB)" in whole.stdout
+
+
 def test_cli_against_a_dead_daemon_fails_with_exit_1(dead_endpoint: str) -> None:
     result, elapsed = run_cli("cache", "stats", "--endpoint", dead_endpoint)
     assert result.returncode == 1

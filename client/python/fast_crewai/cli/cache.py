@@ -6,6 +6,9 @@
     fast-crewai cache clear [--namespace N]            remove the entries of N, or of every
                                                        namespace (counters are kept)
 
+An empty --namespace is a usage error (omit the option to mean every namespace), so that
+`--namespace "$NS"` with NS unset cannot clear the whole cache.
+
 Both take --endpoint like `status`. Exit 0 on success, 1 when the daemon cannot be reached or
 refuses the call (the message says why), 2 for a configuration error. Never imports CrewAI.
 """
@@ -43,11 +46,14 @@ def _ttl(seconds: float | None) -> str:
 def render_stats(stats: CacheStats, namespace: str) -> str:
     lookups = stats.hits + stats.misses
     ratio = f" ({stats.hit_ratio:.1%} hit ratio)" if lookups else ""
-    budget = _size(stats.max_bytes) if stats.max_bytes else "no namespace limit"
+    if stats.max_bytes:
+        size = f"{_size(stats.bytes)} of {_size(stats.max_bytes)}"
+    else:
+        size = f"{_size(stats.bytes)}, no {'namespace ' if namespace else ''}limit"
     lines = [
         f"namespace:   {namespace or '(all)'}",
         f"entries:     {stats.entries}",
-        f"bytes:       {stats.bytes} ({_size(stats.bytes)} of {budget})",
+        f"bytes:       {stats.bytes} ({size})",
         f"hits:        {stats.hits}{ratio}",
         f"misses:      {stats.misses}",
         f"evictions:   {stats.evictions}",
@@ -83,6 +89,11 @@ def run(args: argparse.Namespace) -> int:
     from fast_crewai.cache import remote
     from fast_crewai.client.connection import Connection
 
+    if args.namespace == "":
+        # An unset shell variable ("$NS") must not widen `clear` to every namespace.
+        print(f"fast-crewai: cache {args.cache_command}: --namespace must not be empty; omit "
+              "it to mean every namespace", file=sys.stderr)
+        return common.EXIT_USAGE
     namespace = args.namespace or ""
     connection = Connection(config)
     try:
@@ -123,5 +134,5 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     for sub in (stats, clear):
         common.add_connection_arguments(sub)
         sub.add_argument("--namespace", metavar="N",
-                         help="one namespace (default: every namespace)")
+                         help="one namespace, not empty (omit it for every namespace)")
         sub.set_defaults(func=run)
