@@ -64,11 +64,38 @@ def test_records_crewai_stored_without_the_daemon_are_imported_once(
     assert daemon.count() == 3
 
 
-def test_nothing_to_import_without_a_local_store(memory_daemon: Any, tmp_path: Path) -> None:
-    result, _ = run_cli("memory", "import", str(tmp_path / "none"), "--endpoint",
+def test_nothing_to_import_from_a_directory_crewai_never_saved_in(
+        memory_daemon: Any, tmp_path: Path) -> None:
+    (tmp_path / "empty").mkdir()
+    result, _ = run_cli("memory", "import", str(tmp_path / "empty"), "--endpoint",
                         memory_daemon.endpoint, timeout=120)
     assert result.returncode == 0, result.stderr
     assert "nothing to import" in result.stdout
+
+
+def test_a_path_or_table_that_is_not_there_is_a_usage_error(
+        memory_daemon: Any, tmp_path: Path) -> None:
+    """A typo must not read as "nothing to import" (exit 0)."""
+    endpoint = ("--endpoint", memory_daemon.endpoint)
+    missing = tmp_path / "nonexistent"
+    result, _ = run_cli("memory", "import", str(missing), *endpoint, timeout=120)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert result.stdout == ""
+    assert f'fast-crewai: memory import: PATH "{missing}" does not exist' in result.stderr
+    assert not missing.exists()
+
+    a_file = tmp_path / "file"
+    a_file.write_text("")
+    result, _ = run_cli("memory", "import", str(a_file), *endpoint, timeout=120)
+    assert result.returncode == 2 and "is not a directory" in result.stderr
+
+    store = tmp_path / "store"
+    _crewais_own_storage(store).save([MemoryRecord(content="x", embedding=[1.0, 0.0])])
+    result, _ = run_cli("memory", "import", str(store), "--table", "nosuch", *endpoint,
+                        timeout=120)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert (f'fast-crewai: memory import: --table "nosuch" is not in the LanceDB directory '
+            f"{store.resolve()} (tables: memories)") in result.stderr
 
 
 def test_an_unreachable_daemon_fails_the_import(dead_endpoint: str, tmp_path: Path) -> None:

@@ -7,8 +7,10 @@ daemon was unreachable) into the daemon's store for PATH, skipping ids the daemo
 
 PATH defaults to CrewAI's default memory directory ($CREWAI_STORAGE_DIR/memory, else
 db_storage_path()/memory), as `Memory()` uses it. Exit 0 on success (also when there is nothing
-to import), 1 when the daemon cannot be reached or refuses the records (the message says why),
-2 for a configuration error.
+to import: the store holds nothing the daemon lacks, or the default PATH or table was never
+written), 1 when the daemon cannot be reached or refuses the records (the message says why),
+2 for a configuration error, or a PATH given that is not a directory, or a --table given that
+is not in it (a typo must not read as "nothing to import").
 """
 
 from __future__ import annotations
@@ -20,7 +22,29 @@ import sys
 
 from fast_crewai.cli import common
 from fast_crewai.errors import ConfigError, FastCrewAIError
+from fast_crewai.memory import namespace as ns
 from fast_crewai.memory.namespace import DEFAULT_TABLE
+
+_LANCE_SUFFIX = ".lance"  # LanceDB keeps each table in <directory>/<table>.lance
+
+
+def _check_store(path: str | None, table: str | None) -> str | None:
+    """Why the store named on the command line cannot be imported (None: go ahead). Only what
+    was named explicitly is checked: CrewAI's default directory and table may not exist yet."""
+    if path is not None:
+        resolved = ns.resolve_storage_path(path)
+        if not resolved.exists():
+            return f'PATH "{path}" does not exist'
+        if not resolved.is_dir():
+            return f'PATH "{path}" is not a directory (a LanceDB store is one)'
+    if table is not None:
+        resolved = ns.resolve_storage_path(path)
+        if resolved.is_dir() and not (resolved / f"{table}{_LANCE_SUFFIX}").exists():
+            tables = sorted(p.name[:-len(_LANCE_SUFFIX)] for p in resolved.iterdir()
+                            if p.name.endswith(_LANCE_SUFFIX))
+            there = f"tables: {', '.join(tables)}" if tables else "it has no tables"
+            return f'--table "{table}" is not in the LanceDB directory {resolved} ({there})'
+    return None
 
 
 def run(args: argparse.Namespace) -> int:
@@ -28,6 +52,11 @@ def run(args: argparse.Namespace) -> int:
         config = common.load_config(args)
     except ConfigError as e:
         return common.fail_usage(e)
+    problem = _check_store(args.path, args.table)
+    if problem is not None:
+        print(f"fast-crewai: memory import: {problem}", file=sys.stderr)
+        return common.EXIT_USAGE
+    table = DEFAULT_TABLE if args.table is None else args.table
     from crewai.memory.storage.backend import EmbeddingDimensionMismatchError
 
     from fast_crewai.client.connection import reset_connection
@@ -37,7 +66,7 @@ def run(args: argparse.Namespace) -> int:
     os.environ["FAST_CREWAI_ENDPOINT"] = str(config.endpoint)
     reset_connection()
     try:
-        result = importer.import_local(args.path, args.table)
+        result = importer.import_local(args.path, table)
     except (FastCrewAIError, EmbeddingDimensionMismatchError) as e:
         print(f"fast-crewai: memory import failed at {config.endpoint}: {e}", file=sys.stderr)
         return common.EXIT_FAILED
@@ -67,8 +96,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     imp.add_argument("path", nargs="?", metavar="PATH",
                      help="the LanceDB directory (default: CrewAI's default memory directory)")
-    imp.add_argument("--table", default=DEFAULT_TABLE, metavar="NAME",
-                     help=f"LanceDB table name (default: {DEFAULT_TABLE}, as CrewAI's Memory "
-                     "uses)")
+    imp.add_argument("--table", metavar="NAME",
+                     help=f"LanceDB table name, which must be in PATH (default: {DEFAULT_TABLE}, "
+                     "as CrewAI's Memory uses)")
     common.add_connection_arguments(imp)
     imp.set_defaults(func=run)
