@@ -73,3 +73,13 @@ def test_worker_runs_until_idle(daemon: Any, use_daemon: Callable[..., None]) ->
                               "--endpoint", daemon.endpoint)
     assert result.returncode == 0, result.stderr
     assert "idle for" in result.stderr and "0 done, 0 failed, 0 lost" in result.stderr
+
+
+def test_worker_idle_exit_with_the_daemon_unreachable_exits_1(dead_endpoint: str) -> None:
+    """"No daemon" is not "no work": every command exits 1 when the daemon is unreachable."""
+    result, elapsed = run_cli("worker", "--idle-exit", "1", "--endpoint", dead_endpoint)
+    assert result.returncode == 1, result.stderr
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith(f"fast-crewai: worker stopped idle while the daemon at "
+                           f"{dead_endpoint} was unreachable: UNAVAILABLE"), result.stderr
+    assert elapsed < 10.0

@@ -169,3 +169,33 @@ def test_heartbeat_renews_a_short_lease_taken_during_a_long_wait() -> None:
         worker._lock.notify_all()
     heartbeat.join(5.0)
     assert not heartbeat.is_alive()
+
+
+@pytest.mark.parametrize("daemon_comes_back", [False, True])
+def test_idle_exit_tells_no_daemon_from_no_work(daemon_comes_back: bool,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """`unreachable` is the last lease call's UNAVAILABLE error, cleared once one is answered
+    (the long-polling path; the CLI test covers the stream path)."""
+    from fast_crewai import errors
+    from fast_crewai.scheduler import worker as worker_module
+    from fast_crewai.scheduler.worker import Worker
+
+    monkeypatch.setattr(worker_module, "RETRY_PAUSE_S", 0.05)
+    calls = []
+
+    class Client:
+        def lease_nodes(self, worker_id: str, **kwargs: Any) -> list[Any]:
+            calls.append(kwargs)
+            if daemon_comes_back and len(calls) > 2:
+                return []
+            raise errors.DaemonUnavailable("nothing listens")
+
+    worker = Worker(Client(), worker_id="w", idle_exit=0.5,  # type: ignore[arg-type]
+                    poll_wait=0.05)
+    worker.use_stream = False
+    worker.run()
+    assert worker.idle_exited and len(calls) > 2
+    if daemon_comes_back:
+        assert worker.unreachable is None
+    else:
+        assert isinstance(worker.unreachable, errors.DaemonUnavailable)

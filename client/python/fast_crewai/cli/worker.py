@@ -9,7 +9,9 @@ The factory module is imported from DIR (default: the current directory) or sys.
 Acceleration is enabled as `import fast_crewai.shim` would (the worker's crews use the
 daemon's memory, cache and persistence). Stops on SIGINT/SIGTERM after the inputs in hand,
 after --max-tasks inputs, or after --idle-exit seconds without work.
-Exit 0 on a clean stop, 1 when the daemon refused the worker, 2 for a configuration error.
+Exit 0 on a clean stop, 1 when the daemon refused the worker or when it stopped idle while the
+daemon was unreachable (its last lease call failed as unavailable: "no daemon" is not "no
+work"), 2 for a configuration error.
 """
 
 from __future__ import annotations
@@ -100,6 +102,10 @@ def run(args: argparse.Namespace) -> int:
     if worker.failure is not None:
         print(f"fast-crewai: worker refused at {config.endpoint}: {worker.failure}",
               file=sys.stderr)
+        return common.EXIT_FAILED
+    if worker.idle_exited and worker.unreachable is not None:
+        print(f"fast-crewai: worker stopped idle while the daemon at {config.endpoint} was "
+              f"unreachable: {worker.unreachable}", file=sys.stderr)
         return common.EXIT_FAILED
     return common.EXIT_OK
 

@@ -14,7 +14,10 @@ unreachable the worker keeps retrying; results of leases that lapsed meanwhile a
 the daemon and dropped here.
 
 Stops after `max_tasks` leases (when set) once they are finished, or after `idle_exit`
-seconds without work (when set), or when `stop()` is called.
+seconds without work (when set), or when `stop()` is called. After an idle exit,
+`idle_exited` is True and `unreachable` tells whether the daemon was unreachable at the end
+(the error of the last lease call, None once the daemon had answered it), so that the caller
+can tell "no work" from "no daemon".
 """
 
 from __future__ import annotations
@@ -93,6 +96,9 @@ class Worker:
         # False once the daemon answered StreamLeases with UNIMPLEMENTED: long-poll instead.
         self.use_stream = True
         self.failure: errors.FastCrewAIError | None = None  # why the daemon refused us
+        # The last lease call's error when it failed as unavailable; None once one was answered.
+        self.unreachable: errors.DaemonUnavailable | None = None
+        self.idle_exited = False  # stopped by idle_exit
         self._stopping = threading.Event()
         self._heartbeat_stop = threading.Event()  # set once every lease is ended
         self._factories: dict[str, Callable[[], Any]] = {}
@@ -163,6 +169,7 @@ class Worker:
         idle = time.monotonic() - self._last_finish
         if idle >= self.idle_exit:
             self._log(f"idle for {idle:.1f}s, exiting")
+            self.idle_exited = True
             self._stopping.set()
         return self.idle_exit - idle
 
@@ -191,7 +198,9 @@ class Worker:
                     try:
                         leases = stream.next()
                     except StopIteration:
+                        self.unreachable = None  # the daemon ended the stream: it answered
                         break  # closed by stop() or below: every lease sent has arrived
+                    self.unreachable = None
                     for lease in leases:
                         asked = False
                         self._run_lease(lease)
@@ -207,6 +216,7 @@ class Worker:
                     self._log("the daemon has no StreamLeases; long-polling LeaseNodes")
                 return
             except errors.DaemonUnavailable as e:
+                self.unreachable = e
                 self._log(f"daemon unavailable ({e}); retrying")
                 self._stopping.wait(RETRY_PAUSE_S)
             except errors.FastCrewAIError as e:
@@ -237,8 +247,10 @@ class Worker:
             try:
                 leases = self.client.lease_nodes(self.worker_id, queue=self.queue, max_nodes=1,
                                                  wait=max(wait, 0.0))
+                self.unreachable = None
             except errors.DaemonUnavailable as e:
                 leases = []
+                self.unreachable = e
                 self._log(f"daemon unavailable ({e}); retrying")
                 self._stopping.wait(RETRY_PAUSE_S)
             except errors.FastCrewAIError as e:
