@@ -97,6 +97,18 @@ absl::Status ReadPemFile(absl::string_view option, const std::string& path, std:
   return absl::OkStatus();
 }
 
+persistence::IntegrityCheckMode CheckMode(IntegrityCheck check) {
+  switch (check) {
+    case IntegrityCheck::kOff:
+      return persistence::IntegrityCheckMode::kOff;
+    case IntegrityCheck::kFull:
+      return persistence::IntegrityCheckMode::kFull;
+    case IntegrityCheck::kQuick:
+      break;
+  }
+  return persistence::IntegrityCheckMode::kQuick;
+}
+
 // Refuses to start over a live socket or over a file that is not a socket. gRPC replaces an
 // existing socket file when it binds, which would silently steal the address from a running
 // daemon; a stale socket (nobody accepting) is fine to replace.
@@ -329,6 +341,7 @@ absl::Status Daemon::BuildCoresAndServices() {
   memory_options.data_dir = data_dir_;
   memory_options.search_concurrency = config_.memory.search_threads;
   memory_options.max_records = config_.memory.max_records;
+  memory_options.integrity_check = CheckMode(config_.memory.integrity_check);
   memory_options.sync = config_.memory.sync_full ? persistence::SqliteSync::kFull
                                                  : persistence::SqliteSync::kNormal;
   // Writes block on group commit, so the pool must be wide enough for concurrent writers to
@@ -378,17 +391,7 @@ absl::Status Daemon::BuildCoresAndServices() {
   persistence_options.clock = clock_;
   persistence_options.sync = config_.persistence.sync_full ? persistence::SqliteSync::kFull
                                                            : persistence::SqliteSync::kNormal;
-  switch (config_.persistence.integrity_check) {
-    case PersistenceOptions::IntegrityCheck::kOff:
-      persistence_options.integrity_check = persistence::IntegrityCheckMode::kOff;
-      break;
-    case PersistenceOptions::IntegrityCheck::kQuick:
-      persistence_options.integrity_check = persistence::IntegrityCheckMode::kQuick;
-      break;
-    case PersistenceOptions::IntegrityCheck::kFull:
-      persistence_options.integrity_check = persistence::IntegrityCheckMode::kFull;
-      break;
-  }
+  persistence_options.integrity_check = CheckMode(config_.persistence.integrity_check);
   persistence_options.max_kickoffs = config_.persistence.max_kickoffs;
   persistence_options.max_value_bytes = config_.persistence.max_value_bytes;
   // Leads queued task-output groups (its closer is registered after the store's: it drains

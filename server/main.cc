@@ -1,8 +1,9 @@
 // fast-crewai-server: configuration -> Daemon::Start -> wait for SIGTERM/SIGINT -> Shutdown.
 //
 // Exit codes: 0 clean stop, 1 start failure (port taken, data dir unusable, LOCK held),
-// 2 usage or configuration error (one line on stderr naming the option), 3 a database is corrupt
-// (a core returned absl::DataLossError from Daemon::Start).
+// 2 usage or configuration error (one line on stderr naming the option; also an option whose
+// value Daemon::Start found unusable: INVALID_ARGUMENT), 3 a database file is damaged or is
+// another program's (a core returned absl::DataLossError from Daemon::Start).
 #include <pthread.h>
 #include <signal.h>
 
@@ -109,8 +110,14 @@ int Run(int argc, char** argv) {
       fast_crewai::Daemon::Start(*config, fast_crewai::RealClock::Get());
   if (!daemon.ok()) {
     PrintError(daemon.status().message());
-    return daemon.status().code() == absl::StatusCode::kDataLoss ? kExitCorruptDatabase
-                                                                 : kExitStartFailure;
+    switch (daemon.status().code()) {
+      case absl::StatusCode::kDataLoss:  // a damaged file, or another program's
+        return kExitCorruptDatabase;
+      case absl::StatusCode::kInvalidArgument:  // an option's value (e.g. a TLS file's content)
+        return kExitUsage;
+      default:
+        return kExitStartFailure;
+    }
   }
   fast_crewai::LogInfo("serving", {{"version", fast_crewai::kVersion},
                                    {"listen", (*daemon)->tcp_address()},

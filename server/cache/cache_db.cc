@@ -59,6 +59,12 @@ absl::StatusOr<std::unique_ptr<CacheDb>> CacheDb::Open(const std::string& path,
   absl::StatusOr<std::unique_ptr<SQLite::Database>> db =
       persistence::OpenSqliteDatabase(path, options);
   if (!db.ok()) return db.status();
+  // A damaged file stops the start (DATA_LOSS) and is left untouched, as every store's.
+  if (absl::Status s =
+          persistence::CheckIntegrity(**db, persistence::IntegrityCheckMode::kQuick, path);
+      !s.ok()) {
+    return s;
+  }
   std::unique_ptr<CacheDb> cache_db(new CacheDb(*std::move(db)));
   {
     absl::MutexLock lock(&cache_db->mu_);

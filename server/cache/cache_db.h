@@ -63,9 +63,9 @@ struct StoredNamespace {
 
 class CacheDb {
  public:
-  // Opens (creating or migrating) the file at `path`.
-  // Errors: UNAVAILABLE (cannot open/lock), DATA_LOSS (not a database), FAILED_PRECONDITION
-  // (another program's file, or a schema newer than this build).
+  // Opens (creating or migrating) the file at `path`, after a PRAGMA quick_check.
+  // Errors: UNAVAILABLE (cannot open/lock), DATA_LOSS (not a database, damaged, or another
+  // program's file), FAILED_PRECONDITION (a schema newer than this build).
   static absl::StatusOr<std::unique_ptr<CacheDb>> Open(const std::string& path,
                                                        persistence::SqliteSync sync,
                                                        int busy_timeout_ms);

@@ -105,6 +105,10 @@ struct RuntimeOptions {
 // Markdown reference and the docs test all come from the table.
 
 // Options of the memory service (server/memory).
+// How a database file is checked at start; a damaged file stops the daemon (exit code 3) and
+// is left untouched. kQuick: PRAGMA quick_check; kFull: PRAGMA integrity_check (also indexes).
+enum class IntegrityCheck { kOff, kQuick, kFull };
+
 struct MemoryOptions {
   // Threads used to scan for search results; 0 means std::thread::hardware_concurrency().
   // Default: 0.
@@ -117,6 +121,8 @@ struct MemoryOptions {
   // At most this many records over every namespace; a write that would add more is refused
   // with RESOURCE_EXHAUSTED. 0: no limit. Default: 0.
   int64_t max_records = 0;
+  // How memory.db is checked at start. Default: kQuick.
+  IntegrityCheck integrity_check = IntegrityCheck::kQuick;
 };
 
 // Options of the tool-result cache (server/cache). Sizes in bytes.
@@ -140,9 +146,7 @@ struct PersistenceOptions {
   // commit shares the fsync among concurrent writers); false: at checkpoints only (survives a
   // crash of the daemon, not of the machine). Default: true ("full").
   bool sync_full = true;
-  // How persistence.db is checked at start; a damaged file stops the daemon (exit code 3).
-  enum class IntegrityCheck { kOff, kQuick, kFull };
-  // Default: kQuick (PRAGMA quick_check).
+  // How persistence.db is checked at start. Default: kQuick.
   IntegrityCheck integrity_check = IntegrityCheck::kQuick;
   // Kickoff replay logs kept; creating one more deletes the oldest. Default: 1000.
   int64_t max_kickoffs = 1000;

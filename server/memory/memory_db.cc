@@ -93,7 +93,8 @@ std::string ColumnText(const SQLite::Column& column) {
 
 absl::StatusOr<std::unique_ptr<MemoryDb>> MemoryDb::Open(const std::string& path,
                                                          persistence::SqliteSync sync,
-                                                         int busy_timeout_ms) {
+                                                         int busy_timeout_ms,
+                                                         persistence::IntegrityCheckMode check) {
   // A new file gets kMemoryDbPageSize-byte pages. The page size of a WAL database is fixed by
   // its first write, so it is set here, before the file is switched to WAL; an existing file
   // keeps the size it was created with.
@@ -113,6 +114,7 @@ absl::StatusOr<std::unique_ptr<MemoryDb>> MemoryDb::Open(const std::string& path
   absl::StatusOr<std::unique_ptr<SQLite::Database>> db =
       persistence::OpenSqliteDatabase(path, options);
   if (!db.ok()) return db.status();
+  if (absl::Status s = persistence::CheckIntegrity(**db, check, path); !s.ok()) return s;
   std::unique_ptr<MemoryDb> memory_db(new MemoryDb(*std::move(db)));
   absl::Status s = memory_db->Migrate();
   if (!s.ok()) return s;

@@ -87,12 +87,13 @@ class MemoryDb {
     int vector_dim;
   };
 
-  // Opens (creating or migrating) the store file at `path`.
-  // Errors: UNAVAILABLE (cannot open/lock), DATA_LOSS (not a database),
-  // FAILED_PRECONDITION (another program's file, or a schema newer than this build).
+  // Opens (creating or migrating) the store file at `path`, after checking it per `check`.
+  // Errors: UNAVAILABLE (cannot open/lock), DATA_LOSS (not a database, damaged, or another
+  // program's file), FAILED_PRECONDITION (a schema newer than this build).
   static absl::StatusOr<std::unique_ptr<MemoryDb>> Open(const std::string& path,
                                                         persistence::SqliteSync sync,
-                                                        int busy_timeout_ms);
+                                                        int busy_timeout_ms,
+                                                        persistence::IntegrityCheckMode check);
   ~MemoryDb();
 
   // Reads every namespace, then every record (in seq order; PreparedRecord::row set).

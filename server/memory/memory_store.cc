@@ -1104,7 +1104,7 @@ absl::StatusOr<std::unique_ptr<MemoryStore>> MemoryStore::Open(const MemoryStore
   }
   const std::string path = (std::filesystem::path(options.data_dir) / "memory.db").string();
   absl::StatusOr<std::unique_ptr<MemoryDb>> db =
-      MemoryDb::Open(path, options.sync, options.busy_timeout_ms);
+      MemoryDb::Open(path, options.sync, options.busy_timeout_ms, options.integrity_check);
   if (!db.ok()) return db.status();
   auto store = std::make_unique<MemoryStoreImpl>(options, *std::move(db));
   absl::Status s = store->LoadAll();

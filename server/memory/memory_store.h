@@ -165,6 +165,9 @@ struct MemoryStoreOptions {
   // How long a write waits for another connection's lock on memory.db (normally there is
   // none: the daemon holds <data_dir>/LOCK) before failing with UNAVAILABLE. Default: 5000.
   int busy_timeout_ms = 5000;
+  // How an existing memory.db is checked before anything reads it: a damaged file fails Open
+  // with DATA_LOSS and is left untouched. Default: kQuick (PRAGMA quick_check).
+  persistence::IntegrityCheckMode integrity_check = persistence::IntegrityCheckMode::kQuick;
   // At most this many records in the store, over every namespace (0 = no limit). A save or
   // update that would add records beyond it fails with RESOURCE_EXHAUSTED and stores nothing;
   // saving records that exist already, deleting and resetting always work. A file holding
@@ -228,8 +231,8 @@ class MemoryStore {
   // Opens <options.data_dir>/memory.db (creating the directory and the file when missing,
   // migrating an older schema) and rebuilds every namespace in memory.
   // Errors: INVALID_ARGUMENT (bad options), UNAVAILABLE (cannot create/open/lock the file),
-  // DATA_LOSS (the file or a stored record is corrupt), FAILED_PRECONDITION (not our file,
-  // or a newer schema).
+  // DATA_LOSS (the file fails options.integrity_check, a stored record is corrupt, or the
+  // file is another program's), FAILED_PRECONDITION (a newer schema).
   static absl::StatusOr<std::unique_ptr<MemoryStore>> Open(const MemoryStoreOptions& options);
 
   MemoryStore() = default;

@@ -1002,17 +1002,27 @@ absl::StatusOr<BackupResult> PersistenceStoreImpl::Backup(const std::string& des
         absl::StrCat("dest_path: directory ", dest.parent_path().string(), " does not exist"));
   }
   const fs::path live = fs::path(db_->path()).lexically_normal();
+  // The data directory holds every store's files (memory.db, scheduler.db, ...): a copy there
+  // could replace one of them under its running store.
+  const fs::path data_dir = fs::weakly_canonical(live.parent_path(), ec);
+  const fs::path dest_dir = fs::weakly_canonical(dest.parent_path(), ec);
+  if (!ec) {
+    const auto [data_end, dest_it] =
+        std::mismatch(data_dir.begin(), data_dir.end(), dest_dir.begin(), dest_dir.end());
+    if (data_end == data_dir.end()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("dest_path: ", dest.string(), " is inside the daemon's data directory ",
+                       data_dir.string(), "; choose a path outside it"));
+    }
+  }
   if (fs::exists(dest, ec)) {
-    if (fs::equivalent(dest, live, ec) ||
-        fs::path(dest.string() + "-wal") == fs::path(live.string() + "-wal")) {
+    if (fs::equivalent(dest, live, ec)) {  // a hard link to it, from outside
       return absl::InvalidArgumentError("dest_path: is the live database");
     }
     if (!overwrite) {
       return absl::AlreadyExistsError(
           absl::StrCat("dest_path: ", dest.string(), " exists (pass overwrite to replace it)"));
     }
-  } else if (dest == live) {
-    return absl::InvalidArgumentError("dest_path: is the live database");
   }
   absl::StatusOr<BackupResult> result = db_->Backup(dest.string());
   if (!result.ok()) return result.status();

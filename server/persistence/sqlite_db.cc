@@ -15,7 +15,9 @@
 #include "SQLiteCpp/Transaction.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_replace.h"
 #include "absl/strings/str_join.h"
 
 namespace fast_crewai::persistence {
@@ -46,11 +48,23 @@ absl::Status SqliteErrorToStatus(int sqlite_error_code, absl::string_view sqlite
 absl::StatusOr<std::unique_ptr<SQLite::Database>> OpenSqliteDatabase(const std::string& path,
                                                                      const SqliteOptions& options) {
   std::unique_ptr<SQLite::Database> db;
+  int64_t application_id = 0;
+  // Reads only, so that a file that is not ours is left exactly as it was. Reading the header
+  // also reports a non-database here rather than later.
   absl::Status status = RunSqlite(absl::StrCat(path, ": open"), [&] {
     db = std::make_unique<SQLite::Database>(
         path, SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE | SQLite::OPEN_FULLMUTEX,
         options.busy_timeout_ms);
-    // Touch the file so that a non-database is reported here rather than later.
+    application_id = db->execAndGet("PRAGMA application_id").getInt64();
+  });
+  if (!status.ok()) return status;
+  if (options.application_id != 0 && application_id != 0 &&
+      application_id != options.application_id) {
+    return absl::DataLossError(absl::StrCat(path, ": application_id: the file belongs to another "
+                                            "program (application_id ", application_id, ")"));
+  }
+
+  status = RunSqlite(absl::StrCat(path, ": open"), [&] {
     SQLite::Statement mode(*db, "PRAGMA journal_mode=WAL");
     if (!mode.executeStep() || mode.getColumn(0).getString() != "wal") {
       throw std::runtime_error("cannot switch the journal to WAL mode");
@@ -58,24 +72,11 @@ absl::StatusOr<std::unique_ptr<SQLite::Database>> OpenSqliteDatabase(const std::
     db->exec(options.sync == SqliteSync::kFull ? "PRAGMA synchronous=FULL"
                                                : "PRAGMA synchronous=NORMAL");
     if (options.query_only) db->exec("PRAGMA query_only=1");
+    if (options.application_id != 0 && application_id == 0) {
+      db->exec(absl::StrCat("PRAGMA application_id=", options.application_id));
+    }
   });
   if (!status.ok()) return status;
-
-  if (options.application_id != 0) {
-    status = RunSqlite(absl::StrCat(path, ": application_id"), [&] {
-      const int64_t current = db->execAndGet("PRAGMA application_id").getInt64();
-      if (current == 0) {
-        db->exec(absl::StrCat("PRAGMA application_id=", options.application_id));
-      } else if (current != options.application_id) {
-        throw std::invalid_argument(
-            absl::StrCat("the file belongs to another program (application_id ", current, ")"));
-      }
-    });
-    if (absl::IsInternal(status)) {
-      return absl::FailedPreconditionError(status.message());
-    }
-    if (!status.ok()) return status;
-  }
   return db;
 }
 
@@ -147,6 +148,10 @@ absl::Status CheckIntegrity(SQLite::Database& db, IntegrityCheckMode mode,
   }
   if (problems.size() == 1 && problems.front() == "ok") return absl::OkStatus();
   if (problems.empty()) problems.push_back("no result");
+  for (std::string& problem : problems) {  // one line: SQLite's reports span several
+    problem = absl::StrReplaceAll(problem, {{"\n", " "}});
+    absl::StripAsciiWhitespace(&problem);
+  }
   return absl::DataLossError(
       absl::StrCat(label, ": integrity check failed: ", absl::StrJoin(problems, "; ")));
 }
@@ -169,6 +174,10 @@ absl::StatusOr<BackupResult> BackupDatabase(SQLite::Database& source,
       result.pages = backup.getTotalPageCount();
     }
     result.bytes = result.pages * dest.execAndGet("PRAGMA page_size").getInt64();
+    // The copy has the source's WAL flag; a self-contained file opens without -wal and -shm
+    // beside it (a read-only open, as the verification's, would leave them behind). Opening
+    // it again in WAL mode is what the daemon does to its files.
+    dest.exec("PRAGMA journal_mode=DELETE");
   });
   if (status.ok()) {
     // The copy was synced by its last commit; make the rename durable too.

@@ -66,7 +66,7 @@ enum class IntegrityCheckMode {
 
 // Opens (creating when missing) the SQLite file at `path` in WAL mode with `options`.
 // Returns UNAVAILABLE when the file cannot be opened or locked, DATA_LOSS when it is not a
-// database, FAILED_PRECONDITION when its application_id belongs to another program.
+// database or its application_id belongs to another program (the file is left untouched).
 absl::StatusOr<std::unique_ptr<SQLite::Database>> OpenSqliteDatabase(const std::string& path,
                                                                      const SqliteOptions& options);
 

@@ -1,6 +1,7 @@
 #include "server/rpc/status_conversion.h"
 
 #include "absl/strings/str_cat.h"
+#include "server/util/logging.h"
 #include "server/util/error_details.h"
 
 namespace fast_crewai {
@@ -18,6 +19,11 @@ std::string TruncateForClient(absl::string_view text, size_t max_bytes) {
 
 grpc::Status ToGrpcStatus(const absl::Status& status) {
   if (status.ok()) return grpc::Status::OK;
+  // A bug or a damaged file: the operator must see it, not only the client.
+  if (absl::IsInternal(status) || absl::IsDataLoss(status) || absl::IsUnknown(status)) {
+    LogError("call failed", {{"code", absl::StatusCodeToString(status.code())},
+                             {"error", status.message()}});
+  }
   return grpc::Status(static_cast<grpc::StatusCode>(status.code()),
                       TruncateForClient(status.message()));
 }

@@ -3,7 +3,8 @@
 // The one conversion from absl::Status (what cores return) to what a gRPC client sees
 // (TF Serving's grpc_status_util). The code maps 1:1 (absl codes are google.rpc.Code); the
 // message is cut to 1024 bytes; every error detail (server/util/error_details.h) becomes
-// trailing metadata "fast-crewai-<key>".
+// trailing metadata "fast-crewai-<key>". INTERNAL, DATA_LOSS and UNKNOWN are also logged
+// (level error, "call failed").
 //
 // Example (an adapter method):
 //   grpc::ServerUnaryReactor* GetRecord(grpc::CallbackServerContext* context,

@@ -191,6 +191,98 @@ def test_second_daemon_on_the_same_data_dir_is_refused(
     assert health_check(daemon.channel()) == SERVING  # Undisturbed.
 
 
+def _memory_db_with_records(daemon_factory: StartDaemon) -> Path:
+    """A data directory whose memory.db holds 200 records of 1536 dimensions (105 pages of
+    16 KiB; page 4 is the records' namespace index), written by a daemon that then stopped
+    cleanly."""
+    from fast_crewai.v1 import memory_pb2, memory_pb2_grpc
+
+    daemon = daemon_factory()
+    stub = memory_pb2_grpc.MemoryServiceStub(daemon.channel())
+    for batch in range(4):
+        records = [memory_pb2.MemoryRecord(
+            id=f"r{batch}-{i}", content=f"record {batch}-{i}", scope="/",
+            metadata_json="{}", importance=0.5, created_at="2026-01-01T00:00:00",
+            created_at_micros=1_767_225_600_000_000, last_accessed="2026-01-01T00:00:00",
+            last_accessed_micros=1_767_225_600_000_000,
+            embedding=[float((batch * 50 + i) % 7)] * 1536) for i in range(50)]
+        stub.SaveRecords(memory_pb2.SaveRecordsRequest(namespace="ns", records=records),
+                         timeout=30)
+    assert daemon.stop() == 0
+    return daemon.data_dir
+
+
+def test_a_damaged_memory_db_stops_the_daemon_with_exit_code_3(
+        daemon_factory: StartDaemon, run_server: RunServer,
+        free_port: Callable[[], int]) -> None:
+    data_dir = _memory_db_with_records(daemon_factory)
+    memory_db = data_dir / "memory.db"
+    with memory_db.open("r+b") as f:  # garbage over one 4 KiB block inside page 4
+        f.seek(12 * 4096)
+        f.write(bytes((i * 97 + 13) % 256 for i in range(4096)))
+    before = snapshot(data_dir)
+    result = run_server(f"--listen=127.0.0.1:{free_port()}", f"--data_dir={data_dir}")
+    assert result.returncode == 3, result.stderr
+    assert "memory.db" in one_error_line(result)
+    after = snapshot(data_dir)
+    after.pop("LOCK", None)
+    before.pop("LOCK", None)
+    assert after == before  # never wiped nor rewritten
+
+
+def test_another_programs_file_as_memory_db_stops_the_daemon_with_exit_code_3(
+        tmp_path: Path, run_server: RunServer, free_port: Callable[[], int]) -> None:
+    import sqlite3
+
+    data_dir = tmp_path / "data"
+    data_dir.mkdir()
+    with sqlite3.connect(data_dir / "memory.db") as db:
+        db.execute("PRAGMA application_id=1234")
+        db.execute("CREATE TABLE notes(x)")
+    before = (data_dir / "memory.db").read_bytes()
+    result = run_server(f"--listen=127.0.0.1:{free_port()}", f"--data_dir={data_dir}")
+    assert result.returncode == 3, result.stderr  # restarting cannot fix it (systemd: no retry)
+    assert "belongs to another program" in one_error_line(result)
+    assert (data_dir / "memory.db").read_bytes() == before
+
+
+def test_a_tls_file_that_is_not_pem_is_a_configuration_error(
+        tmp_path: Path, run_server: RunServer, free_port: Callable[[], int]) -> None:
+    not_pem = tmp_path / "cert.txt"
+    not_pem.write_text("not a certificate")
+    result = run_server(f"--listen=127.0.0.1:{free_port()}", f"--data_dir={tmp_path / 'd'}",
+                        f"--tls_cert={not_pem}", f"--tls_key={not_pem}")
+    assert result.returncode == 2, result.stderr
+    assert one_error_line(result) == (
+        f'fast-crewai-server: --tls_cert: "{not_pem}" is not a PEM file')
+
+
+def test_a_failing_write_is_logged_by_the_daemon(daemon_factory: StartDaemon) -> None:
+    from fast_crewai.v1 import memory_pb2, memory_pb2_grpc
+
+    data_dir = _memory_db_with_records(daemon_factory)
+    with (data_dir / "memory.db").open("r+b") as f:
+        f.seek(12 * 4096)
+        f.write(bytes((i * 97 + 13) % 256 for i in range(4096)))
+    daemon = daemon_factory(f"--data_dir={data_dir}", "--memory_integrity_check=off")
+    stub = memory_pb2_grpc.MemoryServiceStub(daemon.channel())
+    codes = set()
+    for i in range(20):  # new records: their index entries go to the damaged page
+        record = memory_pb2.MemoryRecord(
+            id=f"new-{i}", content="new", scope="/", metadata_json="{}",
+            importance=0.5, created_at="2026-01-01T00:00:00",
+            created_at_micros=1_767_225_600_000_000, last_accessed="2026-01-01T00:00:00",
+            last_accessed_micros=1_767_225_600_000_000, embedding=[1.0] * 1536)
+        try:
+            stub.SaveRecords(memory_pb2.SaveRecordsRequest(namespace="ns", records=[record]),
+                             timeout=30)
+        except grpc.RpcError as error:
+            codes.add(error.code())
+    assert grpc.StatusCode.DATA_LOSS in codes or grpc.StatusCode.INTERNAL in codes
+    assert re.search(r'level=error msg="call failed" code=(DATA_LOSS|INTERNAL) error=".*malformed',
+                     daemon.logs()), daemon.logs()
+
+
 # ----- Unix socket ---------------------------------------------------------------------------
 
 def test_unix_socket_is_owner_only_and_serves(daemon_factory: StartDaemon,

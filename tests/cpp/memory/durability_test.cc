@@ -392,7 +392,7 @@ TEST(StorageErrorTest, ForeignSqliteFileIsRejected) {
     db.exec("PRAGMA application_id=1234; CREATE TABLE t(x)");
   }
   EXPECT_THAT(MemoryStore::Open(TestOptions(dir.path())),
-              StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("another program")));
+              StatusIs(absl::StatusCode::kDataLoss, HasSubstr("another program")));
 }
 
 TEST(StorageErrorTest, NewerSchemaIsRejectedAndOlderIsMigrated) {

@@ -483,7 +483,7 @@ TEST_F(PersistenceStoreTest, AnotherProgramsDatabaseIsRefused) {
     other.exec("PRAGMA application_id=1234; CREATE TABLE t(x)");
   }
   EXPECT_THAT(PersistenceStore::Open(TestOptions(dir_.path(), &clock_)),
-              StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("another program")));
+              StatusIs(absl::StatusCode::kDataLoss, HasSubstr("another program")));
 }
 
 TEST_F(PersistenceStoreTest, NewerSchemaIsRefused) {
@@ -531,7 +531,47 @@ TEST_F(PersistenceStoreTest, BackupIsAConsistentCopyThatOpensAsAStore) {
   EXPECT_THAT(store_->Backup(backups.path() + "/missing/copy.db", false),
               StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("does not exist")));
   EXPECT_THAT(store_->Backup(store_->path(), true),
-              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("live database")));
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("data directory")));
+}
+
+TEST_F(PersistenceStoreTest, BackupIsOneSelfContainedFile) {
+  ASSERT_OK(store_->AddTaskOutput(kNs, "k", Row("t0", 0)).status());
+  TempDir backups;
+  const std::string dest = backups.path() + "/copy.db";
+  ASSERT_OK(store_->Backup(dest, false).status());
+  {
+    SQLite::Database copy(dest, SQLite::OPEN_READONLY);
+    EXPECT_EQ(copy.execAndGet("PRAGMA journal_mode").getString(), "delete");
+    EXPECT_EQ(copy.execAndGet("SELECT COUNT(*) FROM kickoff_task_outputs").getInt(), 1);
+  }
+  std::vector<std::string> files;
+  for (const auto& entry : std::filesystem::directory_iterator(backups.path())) {
+    files.push_back(entry.path().filename().string());
+  }
+  EXPECT_THAT(files, ElementsAre("copy.db"));  // no -wal, -shm or temporary file beside it
+}
+
+TEST_F(PersistenceStoreTest, BackupRefusesEveryPathInTheDataDirectory) {
+  namespace fs = std::filesystem;
+  // Another store's file (memory.db is the memory core's): never replaced, even with overwrite.
+  const std::string other = dir_.path() + "/memory.db";
+  { std::ofstream(other) << "another store's file"; }
+  fs::create_directories(dir_.path() + "/sub");
+  TempDir links;
+  fs::create_directory_symlink(dir_.path(), links.path() + "/data");
+  for (const std::string& dest :
+       {other, dir_.path() + "/new.db", dir_.path() + "/sub/copy.db",
+        dir_.path() + "/sub/../memory.db", links.path() + "/data/memory.db"}) {
+    EXPECT_THAT(store_->Backup(dest, true),
+                StatusIs(absl::StatusCode::kInvalidArgument,
+                         HasSubstr("is inside the daemon's data directory")))
+        << dest;
+  }
+  std::ifstream in(other);
+  std::string content((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  EXPECT_EQ(content, "another store's file");
+  EXPECT_FALSE(fs::exists(dir_.path() + "/new.db"));
+  EXPECT_OK(store_->Backup(links.path() + "/copy.db", false).status());  // beside it is fine
 }
 
 TEST_F(PersistenceStoreTest, ClosedStoreRefusesCalls) {

@@ -223,7 +223,7 @@ TEST_F(RateLimitDbTest, AnotherProgramsDatabaseIsRefused) {
     other.exec("PRAGMA application_id=1234");
   }
   EXPECT_THAT(RateLimitDb::Open(path_, {}).status(),
-              StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("application_id")));
+              StatusIs(absl::StatusCode::kDataLoss, HasSubstr("application_id")));
 }
 
 }  // namespace
