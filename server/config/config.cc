@@ -178,10 +178,9 @@ absl::Status ApplyLogLevel(absl::string_view value, Config& config) {
 
 absl::Status ApplyGracePeriod(absl::string_view value, Config& config) {
   absl::Duration d;
-  if (!absl::ParseDuration(value, &d) || d < absl::ZeroDuration() ||
-      d == absl::InfiniteDuration()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("invalid duration ", Quote(value), " (expected e.g. 5s, 500ms, 1m)"));
+  if (!absl::ParseDuration(value, &d) || d < absl::ZeroDuration() || d > absl::Hours(1)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "invalid duration ", Quote(value), " (expected 0 to 1h, e.g. 5s, 500ms, 1m)"));
   }
   config.runtime.grace_period = d;
   return absl::OkStatus();
@@ -417,7 +416,7 @@ constexpr OptionSpec kOptions[] = {
      "Lowest level logged to stderr: debug, info, warning or error.", false, true, &ApplyLogLevel},
     {"grace_period", "Runtime", "DURATION", "5s",
      "On SIGTERM or SIGINT, how long in-flight calls may run before they are cancelled "
-     "(e.g. 5s, 500ms).",
+     "(0 to 1h, e.g. 5s, 500ms).",
      false, true, &ApplyGracePeriod},
     {"reflection", "Runtime", "BOOL", "true",
      "Serve gRPC server reflection, so generic tools can list the API.", true, true,

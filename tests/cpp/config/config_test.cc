@@ -146,8 +146,8 @@ TEST(ConfigTest, ConfigFileErrorsNameFileLineAndKey) {
   const std::string bad_value = dir.WriteFile("b.conf", "\n\ngrace_period = soon\n");
   EXPECT_THAT(Load({"--config", bad_value}),
               StatusIs(absl::StatusCode::kInvalidArgument,
-                       bad_value + ":3: grace_period: invalid duration \"soon\" (expected e.g. "
-                                   "5s, 500ms, 1m)"));
+                       bad_value + ":3: grace_period: invalid duration \"soon\" (expected 0 to "
+                                   "1h, e.g. 5s, 500ms, 1m)"));
   const std::string no_equals = dir.WriteFile("c.conf", "listen 127.0.0.1:1\n");
   EXPECT_THAT(Load({"--config", no_equals}),
               StatusIs(absl::StatusCode::kInvalidArgument,
@@ -301,6 +301,8 @@ TEST(ConfigTest, EnumDurationAndNumberValues) {
       StatusIs(absl::StatusCode::kInvalidArgument, StartsWith("--grace_period: invalid duration")));
   EXPECT_THAT(Load({"--grace_period=inf"}),
               StatusIs(absl::StatusCode::kInvalidArgument, StartsWith("--grace_period: ")));
+  EXPECT_THAT(Load({"--grace_period=1000000h"}),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("expected 0 to 1h")));
   EXPECT_THAT(Load({"--grace_period=5"}),
               StatusIs(absl::StatusCode::kInvalidArgument, StartsWith("--grace_period: ")));
   ASSERT_OK_AND_ASSIGN(Config zero, Load({"--grace_period=0s"}));
