@@ -7,6 +7,7 @@ import subprocess
 import sys
 import threading
 import time
+import warnings
 
 import pytest
 
@@ -199,10 +200,48 @@ def test_unresponsive_endpoint_is_bounded_by_the_connect_timeout(silent_tcp_serv
 def test_unreadable_tls_file_means_unavailable_not_a_crash(tmp_path):
     config = ClientConfig(tls_ca=str(tmp_path / "missing-ca.pem"))
     conn = Connection(config)
-    assert conn.available() is False
+    with pytest.warns(RuntimeWarning, match="FAST_CREWAI_TLS_CA: cannot read "):
+        assert conn.available() is False
     assert conn.last_error.startswith("FAST_CREWAI_TLS_CA: cannot read ")
     with pytest.raises(ConfigError):
         conn.channel()
+
+
+TOKEN = "connection-secret"
+
+
+@pytest.mark.parametrize("token, reason", [
+    ("wrong", "refused the token (UNAUTHENTICATED: "),
+    (None, "requires a token and none is set (UNAUTHENTICATED: "),
+])
+def test_a_refused_token_is_a_misconfiguration_warned_once_per_process(start_daemon, token,
+                                                                       reason):
+    """Health checks need no token, so the probe also makes a call that does; a refusal is not
+    an outage: the process is told once (RuntimeWarning), and still runs on CrewAI's code."""
+    daemon = start_daemon(token=TOKEN)
+    with pytest.warns(RuntimeWarning) as record:
+        conn = Connection(config_for(daemon.endpoint, token=token))
+        assert conn.available() is False
+        assert conn.state is ProbeState.DOWN and "UNAUTHENTICATED" in conn.last_error
+        again = Connection(config_for(daemon.endpoint, token=token))
+        assert again.available() is False
+    messages = [str(w.message) for w in record if w.category is RuntimeWarning]
+    assert len(messages) == 1, messages
+    assert messages[0].startswith(f"fast-crewai: the daemon at {daemon.endpoint} {reason}")
+    assert "FAST_CREWAI_TOKEN or FAST_CREWAI_TOKEN_FILE" in messages[0]
+    assert messages[0].endswith("; using CrewAI's local implementation")
+    right = Connection(config_for(daemon.endpoint, token=TOKEN))
+    assert right.available() is True
+    for c in (conn, again, right):
+        c.close()
+
+
+def test_an_unreachable_daemon_is_an_outage_not_a_warning(dead_endpoint):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        conn = Connection(config_for(dead_endpoint))
+        assert conn.available() is False
+    assert "UNAVAILABLE" in conn.last_error
 
 
 def test_live_daemon_is_available_and_stubs_are_cached(daemon):

@@ -208,3 +208,33 @@ def test_status_over_mutual_tls(start_daemon, pki):
     doctor, _ = run_cli("doctor", "--endpoint", endpoint, env=client_env)
     assert doctor.returncode == 0, doctor.stdout
     assert "ok    tls       mutual TLS files readable" in doctor.stdout
+
+
+def test_a_tls_mismatch_is_a_misconfiguration_warned_not_a_silent_fallback(start_daemon, pki):
+    """Plaintext against a TLS daemon, and TLS against a plaintext one: the connection is down
+    (CrewAI's own code runs) and the process gets one RuntimeWarning saying why."""
+    from fast_crewai.client.connection import reset_connection
+
+    port = free_port()
+    endpoint = f"127.0.0.1:{port}"
+    tls_config = ClientConfig.from_env({"FAST_CREWAI_ENDPOINT": endpoint,
+                                        "FAST_CREWAI_TLS_CA": str(pki["ca.pem"])})
+    start_daemon("--tls_cert", str(pki["server.pem"]), "--tls_key", str(pki["server.key"]),
+                 port=port, client_config=tls_config)
+    plaintext = Connection(ClientConfig(endpoint=Endpoint.parse(endpoint)))
+    with pytest.warns(RuntimeWarning) as record:
+        assert plaintext.available() is False
+    (warning,) = [str(w.message) for w in record if w.category is RuntimeWarning]
+    assert warning.startswith(f"fast-crewai: the daemon at {endpoint} serves TLS and this "
+                              "client connects in plaintext; set FAST_CREWAI_TLS_CA")
+    plaintext.close()
+
+    reset_connection()  # re-arms the once-per-process warning
+    plain_daemon = start_daemon()
+    tls_client = Connection(tls_config.replace(endpoint=Endpoint.parse(plain_daemon.endpoint)))
+    with pytest.warns(RuntimeWarning) as record:
+        assert tls_client.available() is False
+    (warning,) = [str(w.message) for w in record if w.category is RuntimeWarning]
+    assert warning.startswith(f"fast-crewai: the daemon at {plain_daemon.endpoint} failed the "
+                              "TLS handshake (")
+    tls_client.close()

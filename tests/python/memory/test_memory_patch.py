@@ -169,5 +169,11 @@ def test_token_is_sent_and_a_refused_token_falls_back_to_lancedb(
 
     monkeypatch.setenv("FAST_CREWAI_TOKEN", "wrong")
     use_daemon(token_daemon)
-    assert type(make_memory(str(tmp_path / "m"))._storage) is LanceDBStorage
-    assert type(LanceDBStorage(path=str(tmp_path / "d"))) is LanceDBStorage
+    with pytest.warns(RuntimeWarning) as record:
+        assert type(make_memory(str(tmp_path / "m"))._storage) is LanceDBStorage
+        assert type(LanceDBStorage(path=str(tmp_path / "d"))) is LanceDBStorage
+    # A refusal is a misconfiguration, not an outage: said once, where a user sees it.
+    (warning,) = [w for w in record if w.category is RuntimeWarning]
+    assert str(warning.message).startswith(
+        f"fast-crewai: the daemon at {token_daemon.endpoint} refused the token "
+        "(UNAUTHENTICATED: ")

@@ -2,13 +2,22 @@
 
 `Connection.available()` is what every patch asks before using the daemon. Its cost contract:
 
-* the first call probes the daemon (health Check of "") with a `config.connect_timeout`
-  deadline (1 s by default) and caches the answer;
+* the first call probes the daemon (health Check of "", then, since health checks need no
+  token, one read-only call that does: DescribeNamespace of a name nobody uses, which never
+  creates it) with a `config.connect_timeout` deadline each (1 s by default) and caches the
+  answer;
 * while the daemon is considered up, it returns True without any I/O;
 * once a probe failed, or a caller reported an UNAVAILABLE call with `mark_unavailable()`, it
   returns False immediately and re-probes in a background daemon thread, at most once every
   `reprobe_interval` seconds (1 s by default), so an unreachable daemon costs about one
   connect timeout once per process, and a daemon that comes back is picked up within seconds.
+
+A probe refused by authentication (UNAUTHENTICATED, PERMISSION_DENIED: a wrong or missing token)
+or failed by TLS (a handshake that fails; a plaintext client whose connection a TLS daemon
+closes, confirmed by a TLS handshake of its own) is a misconfiguration, not an outage: the
+connection counts as down as for any failed probe (CrewAI's own code is used), and the process
+gets one RuntimeWarning naming the endpoint and the reason (`warnings.warn`, since the package
+logger has no handler by default). `reset_connection()` re-arms it.
 
 Thread-safety: every method may be called from any thread. Fork safety: after `os.fork()` the
 child drops every channel inherited from the parent (gRPC channels do not survive fork) and
@@ -30,8 +39,11 @@ from __future__ import annotations
 import enum
 import logging
 import os
+import socket
+import ssl
 import threading
 import time
+import warnings
 import weakref
 from typing import Callable, TypeVar
 
@@ -39,8 +51,23 @@ import grpc
 
 from fast_crewai.client import channel as channel_lib
 from fast_crewai.client import health
-from fast_crewai.config import ClientConfig, get_config, reset_config
-from fast_crewai.errors import ConfigError, FastCrewAIError
+from fast_crewai.config import (
+    ENV_TLS_CA,
+    ENV_TOKEN,
+    ENV_TOKEN_FILE,
+    ClientConfig,
+    Endpoint,
+    get_config,
+    reset_config,
+)
+from fast_crewai.errors import (
+    ConfigError,
+    DaemonUnavailable,
+    FastCrewAIError,
+    PermissionDenied,
+    Unauthenticated,
+    from_rpc_error,
+)
 from fast_crewai.types import HealthStatus
 
 __all__ = ["Connection", "ProbeState", "get_connection", "reset_connection"]
@@ -61,10 +88,95 @@ class ProbeState(enum.Enum):
     DOWN = "down"
 
 
+# The namespace the probe describes to see that the token is accepted: DescribeNamespace reads
+# (an unknown name is answered OK, and is not created) and, unlike health, needs the token.
+PROBE_NAMESPACE = "fast-crewai-probe"
+
+
 def default_probe(connection: Connection) -> bool:
-    """True when the daemon answers health Check("") with SERVING within connect_timeout."""
-    status = health.check(connection.channel(), "", timeout=connection.config.connect_timeout)
-    return status is HealthStatus.SERVING
+    """True when the daemon answers health Check("") with SERVING and accepts this client's
+    token (or lack of one), each within connect_timeout. Raises Unauthenticated or
+    PermissionDenied when the token is refused, another RpcError when the daemon cannot be
+    reached."""
+    timeout = connection.config.connect_timeout
+    status = health.check(connection.channel(), "", timeout=timeout)
+    if status is not HealthStatus.SERVING:
+        return False
+    from fast_crewai.v1 import memory_pb2, memory_pb2_grpc
+
+    stub = connection.stub(memory_pb2_grpc.MemoryServiceStub)
+    try:
+        stub.DescribeNamespace(memory_pb2.DescribeNamespaceRequest(namespace=PROBE_NAMESPACE),
+                               timeout=timeout)
+    except grpc.RpcError as e:
+        error = from_rpc_error(e)
+        if isinstance(error, (Unauthenticated, PermissionDenied, DaemonUnavailable)):
+            raise error from None
+        # Anything else (e.g. UNIMPLEMENTED from a daemon without memory) got past the token.
+    return True
+
+
+# TLS failures as grpc reports them on a TLS channel (grpc 1.5x-1.8x wording).
+_TLS_FAILURE_MARKERS = ("handshake failed", "verification check failed",
+                        "certificate verify failed", "ssl_error")
+
+
+def _speaks_tls(endpoint: Endpoint, timeout: float) -> bool:
+    """True when a TLS handshake (no verification) with `endpoint` completes: the daemon serves
+    TLS. Used only to explain a plaintext probe that failed."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    context.set_alpn_protocols(["h2"])
+    try:
+        if endpoint.scheme == "unix":
+            raw = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            raw.settimeout(timeout)
+            raw.connect(endpoint.path)
+        else:
+            raw = socket.create_connection((endpoint.host, endpoint.port), timeout=timeout)
+        with context.wrap_socket(raw, server_hostname=endpoint.host or None):
+            return True
+    except (OSError, ValueError):
+        return False
+
+
+def misconfiguration(config: ClientConfig, error: BaseException) -> str | None:
+    """Why `error`, raised by a probe with `config`, is a misconfiguration rather than an
+    outage (a sentence naming the variables to fix), or None when it may be an outage."""
+    if isinstance(error, ConfigError):
+        return str(error)
+    if isinstance(error, (Unauthenticated, PermissionDenied)):
+        if config.token is None:
+            return (f"requires a token and none is set ({error}); set {ENV_TOKEN} or "
+                    f"{ENV_TOKEN_FILE}")
+        return f"refused the token ({error}); check {ENV_TOKEN} or {ENV_TOKEN_FILE}"
+    if not isinstance(error, DaemonUnavailable):
+        return None
+    details = error.details.lower()
+    if config.tls:
+        if any(marker in details for marker in _TLS_FAILURE_MARKERS):
+            return (f"failed the TLS handshake ({error.details}); check FAST_CREWAI_TLS_* "
+                    "against the daemon's --tls_* options")
+        return None
+    if "socket closed" in details and _speaks_tls(config.endpoint, config.connect_timeout):
+        return (f"serves TLS and this client connects in plaintext; set {ENV_TLS_CA} (and "
+                "FAST_CREWAI_TLS_SERVER_NAME if the certificate names another host)")
+    return None
+
+
+_warn_lock = threading.Lock()
+_warned = False  # one misconfiguration warning per process; guarded by _warn_lock
+
+
+def _warn_misconfigured(config: ClientConfig, reason: str) -> None:
+    global _warned
+    with _warn_lock:
+        if _warned:
+            return
+        _warned = True
+    warnings.warn(f"fast-crewai: the daemon at {config.endpoint} {reason}; using CrewAI's "
+                  "local implementation", RuntimeWarning)
 
 
 _live_connections: weakref.WeakSet[Connection] = weakref.WeakSet()
@@ -176,11 +288,16 @@ class Connection:
         try:
             ok = bool(self._probe(self))
             error = None if ok else "daemon is not SERVING"
-        except ConfigError as e:
-            ok, error = False, str(e)
-            _log.warning("fast-crewai: %s; using CrewAI's local implementation", e)
         except Exception as e:  # noqa: BLE001 - any failure means "not usable now"
-            ok, error = False, f"{type(e).__name__}: {e}"
+            ok = False
+            error = str(e) if isinstance(e, ConfigError) else f"{type(e).__name__}: {e}"
+            with _warn_lock:
+                warned = _warned
+            reason = None if warned else misconfiguration(self._config, e)
+            if reason is not None:
+                _log.warning("fast-crewai: the daemon at %s %s; using CrewAI's local "
+                             "implementation", self._config.endpoint, reason)
+                _warn_misconfigured(self._config, reason)
         with self._lock:
             if not self._closed:
                 self._state = ProbeState.UP if ok else ProbeState.DOWN
@@ -233,11 +350,13 @@ def get_connection() -> Connection:
 def reset_connection() -> None:
     """Closes and forgets the process-wide connection and the cached config; the next
     get_connection() re-reads the environment. For tests and reconfiguration."""
-    global _connection
+    global _connection, _warned
     with _global_lock:
         connection, _connection = _connection, None
     if connection is not None:
         connection.close()
+    with _warn_lock:
+        _warned = False
     reset_config()
 
 
