@@ -76,6 +76,59 @@ def test_rag_search_matches_crewai(legacy_shim):
     assert len(everything) == len({(v, str(sorted(m.items()))) for v, m in DOCS})
 
 
+def test_scores_follow_the_distance_the_first_call_gave_the_collection(legacy_shim):
+    # CrewAI's search creates a missing collection with Chroma's default distance (L2), its
+    # save with cosine; the collection keeps it until a reset. A crew with memory searches
+    # before its first save.
+    legacy_shim()
+
+    def fill_and_compare(plain: RAGStorage, patched: RAGStorage, first: str) -> float:
+        for storage in (plain, patched):
+            if first == "search":
+                assert storage.search("otters", score_threshold=0.0) == []
+            for value, metadata in DOCS:
+                storage.save(value, metadata)
+        for query in QUERIES:
+            for threshold in (0.0, 0.6, 0.8):
+                theirs = plain.search(query, limit=5, score_threshold=threshold)
+                _same(patched.search(query, limit=5, score_threshold=threshold), theirs)
+        return plain.search(QUERIES[0], limit=1, score_threshold=0.0)[0]["score"]
+
+    searched_first = fill_and_compare(*_pair(), "search")
+    plain, patched = _pair()
+    saved_first = fill_and_compare(plain, patched, "save")
+    plain.reset()
+    patched.reset()
+    searched_after_reset = fill_and_compare(plain, patched, "search")
+    # The two distances score the same data differently: the comparisons above told them apart.
+    assert searched_first != pytest.approx(saved_first, abs=1e-3)
+    assert searched_after_reset == pytest.approx(searched_first)
+
+
+def test_clauses_and_limits_chroma_refuses_are_refused_and_logged(legacy_shim, caplog):
+    legacy_shim()
+    plain, patched = _pair()
+    for value, metadata in DOCS:
+        plain.save(value, metadata)
+        patched.save(value, metadata)
+    for where in ({"observation": "facts", "n": 1}, {"$and": [{"n": 1}]},
+                  {"n": {"$gte": 1, "$lte": 3}}):
+        assert plain.search("otters", filter=where, score_threshold=0.0) == []
+        caplog.clear()
+        assert patched.search("otters", filter=where, score_threshold=0.0) == []
+        assert "exactly one operator" in caplog.text or "at least two" in caplog.text, where
+    for limit in (0, -1):
+        assert plain.search("otters", limit=limit, score_threshold=0.0) == []
+        caplog.clear()
+        assert patched.search("otters", limit=limit, score_threshold=0.0) == []
+        assert f"Number of requested results {limit}, cannot be negative" in caplog.text
+    # The same filters written as Chroma wants them work on both.
+    where = {"$and": [{"observation": "facts"}, {"n": 1}]}
+    _same(patched.search("otters", filter=where, score_threshold=0.0),
+          plain.search("otters", filter=where, score_threshold=0.0))
+    assert len(plain.search("otters", filter=where, score_threshold=0.0)) == 1
+
+
 def test_rag_reset_empties_the_collection_and_only_it(legacy_shim):
     legacy_shim()
     _, first = _pair()

@@ -62,6 +62,16 @@ def test_second_process_sees_the_crews_memories(daemon, tmp_path):
     assert local["stm"] == [] and local["entities"] == [] and not local["ltm"]
 
 
+def test_crews_through_the_daemon_recall_what_crewai_recalls(daemon, tmp_path):
+    # Two kickoffs, each in its own process: the prompts (hence the fake LLM's answers) hold
+    # what memory recalled, so equal outputs mean equal recalls. CrewAI's crew searches its
+    # collections before it first saves, which gives them Chroma's L2 distance.
+    plain = [crew("run", tmp_path / "plain") for _ in range(2)]
+    shim = [crew("run", tmp_path / "shim", "--shim", endpoint=daemon.endpoint) for _ in range(2)]
+    assert [(r["raw"], r["tasks"]) for r in shim] == [(r["raw"], r["tasks"]) for r in plain]
+    assert plain[1]["tasks"] != plain[0]["tasks"]  # the second kickoff recalled the first
+
+
 def test_crew_memory_without_embedder_works_offline(daemon, tmp_path):
     storage = tmp_path / "project"
     run = crew("run", storage, "--shim", "--no-embedder", endpoint=daemon.endpoint)
@@ -187,3 +197,12 @@ def test_status_and_doctor_on_the_legacy_release(daemon):
     status, _ = run_cli("status", "--endpoint", daemon.endpoint)
     assert "on   memory/legacy_memory" in status.stdout, status.stdout
     assert "off  memory/memory_storage" in status.stdout
+
+
+def test_memory_import_says_it_has_nothing_to_do_on_legacy_memory(daemon, tmp_path):
+    from support import run_cli
+
+    result, _ = run_cli("memory", "import", str(tmp_path), "--endpoint", daemon.endpoint)
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.startswith("fast-crewai: memory import: copies CrewAI's unified-memory")
+    assert "Traceback" not in result.stderr

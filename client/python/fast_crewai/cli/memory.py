@@ -52,13 +52,18 @@ def run(args: argparse.Namespace) -> int:
         config = common.load_config(args)
     except ConfigError as e:
         return common.fail_usage(e)
+    try:
+        from crewai.memory.storage.backend import EmbeddingDimensionMismatchError
+    except ImportError:  # CrewAI before 1.10: legacy memory (Chroma), no LanceDB store
+        print("fast-crewai: memory import: copies CrewAI's unified-memory LanceDB store "
+              "(CrewAI 1.10 and later); this CrewAI has only legacy memory (Chroma), "
+              "which it cannot import (docs/legacy.md)", file=sys.stderr)
+        return common.EXIT_USAGE
     problem = _check_store(args.path, args.table)
     if problem is not None:
         print(f"fast-crewai: memory import: {problem}", file=sys.stderr)
         return common.EXIT_USAGE
     table = DEFAULT_TABLE if args.table is None else args.table
-    from crewai.memory.storage.backend import EmbeddingDimensionMismatchError
-
     from fast_crewai.client.connection import reset_connection
     from fast_crewai.memory import importer
 

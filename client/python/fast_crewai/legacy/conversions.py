@@ -87,5 +87,9 @@ def reset(namespace: str) -> memory_pb2.ResetRequest:
     return memory_pb2.ResetRequest(namespace=namespace)
 
 
+def get_record(namespace: str, record_id: str) -> memory_pb2.GetRecordRequest:
+    return memory_pb2.GetRecordRequest(namespace=namespace, id=record_id)
+
+
 def describe(namespace: str) -> memory_pb2.DescribeNamespaceRequest:
     return memory_pb2.DescribeNamespaceRequest(namespace=namespace)

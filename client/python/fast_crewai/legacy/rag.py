@@ -13,6 +13,13 @@ results:
   storage's Chroma client, else `build_embedder(embedder_config)`), "lexical" (BM25, no
   embedder call) when it has none or FAST_CREWAI_LEGACY_SEARCH=lexical. Scores and thresholds:
   fast_crewai.legacy.semantics.
+* Distance (vector mode): a Chroma collection scores by the distance it was created with, and
+  CrewAI creates it with cosine in save() but with Chroma's default, L2, in search(). The
+  daemon keeps which one each collection has: a record "distance" (content "cosine" or "l2") in
+  the namespace `<namespace>#distance`, written by the first save or search of an empty
+  namespace and dropped by reset(); a namespace with records and no such record has cosine
+  (saved before the record existed). Cosine collections hold unit-normalised embeddings, L2
+  collections the embedder's own.
 * save(value, metadata): upsert under CrewAI's document id. search(query, limit=5, filter=None,
   score_threshold=0.6): `[{"id", "content", "metadata", "score"}]`, best first. reset(): empties
   the namespace. Errors are logged and swallowed where CrewAI's RAGStorage swallows them (save,
@@ -27,6 +34,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -40,6 +48,13 @@ MODE_VECTOR = "vector"
 MODE_LEXICAL = "lexical"
 # The daemon's largest search; used to evaluate `where` operators it does not know.
 MAX_LIMIT = 10_000
+DISTANCE_COSINE = "cosine"
+DISTANCE_L2 = "l2"
+_DISTANCE_ID = "distance"
+
+# The distance of each namespace's collection, as this process learnt it (module docstring).
+_distances: dict[str, str] = {}
+_distances_lock = threading.Lock()
 
 
 def collection_name(storage: Any) -> str:
@@ -111,6 +126,8 @@ class DaemonRAGStore:
         self.collection = collection_name(storage)
         self.directory = persist_directory(storage)
         self.namespace = shorten(f"chroma:{self.directory}#{self.collection}")
+        self.distance_namespace = shorten(
+            f"chroma:{self.directory}#{self.collection}#{_DISTANCE_ID}")
         self._embed = None if lexical_only else embedding_function(storage)
         self.mode = MODE_VECTOR if self._embed is not None else MODE_LEXICAL
         self._session = outage.session_for(self.directory)
@@ -125,10 +142,43 @@ class DaemonRAGStore:
     def __deepcopy__(self, memo: dict[int, Any] | None = None) -> DaemonRAGStore:
         return self
 
-    def _embedding(self, text: str) -> list[float] | None:
+    def _embedding(self, text: str, distance: str) -> list[float] | None:
         if self._embed is None:
             return None
-        return semantics.unit(list(self._embed([text])[0]))
+        vector = [float(v) for v in self._embed([text])[0]]
+        return semantics.unit(vector) if distance == DISTANCE_COSINE else vector
+
+    def _distance(self, creating_call: str) -> str:
+        """The distance of the collection (module docstring); `creating_call` ("save" or
+        "search") is the call being made, which fixes it when the collection is empty. While
+        the daemon is away: that call's distance, not remembered."""
+        if self._embed is None:
+            return DISTANCE_COSINE  # lexical: no vectors
+        with _distances_lock:
+            known = _distances.get(self.namespace)
+        if known is not None:
+            return known
+        created = DISTANCE_L2 if creating_call == "search" else DISTANCE_COSINE
+        if self._session.degraded:
+            return created
+        try:
+            marked = _link.call("GetRecord",
+                                conversions.get_record(self.distance_namespace, _DISTANCE_ID))
+            if marked.found and marked.record.content in (DISTANCE_COSINE, DISTANCE_L2):
+                distance = marked.record.content
+            else:
+                described = _link.call("DescribeNamespace", conversions.describe(self.namespace))
+                distance = (DISTANCE_COSINE if described.exists and described.record_count > 0
+                            else created)
+                _link.call("SaveRecords", conversions.save_document(
+                    self.distance_namespace, _DISTANCE_ID, distance, {}, None))
+        except errors.RpcError as e:
+            _logger.warning("fast-crewai: could not read the distance of %s (%s); using %s",
+                            self.namespace, e, created)
+            return created
+        with _distances_lock:
+            _distances[self.namespace] = distance
+        return distance
 
     def save(self, value: Any, metadata: dict[str, Any] | None,
              local: Callable[[], Any]) -> None:
@@ -139,7 +189,7 @@ class DaemonRAGStore:
             meta = dict(metadata or {})
             request = conversions.save_document(
                 self.namespace, document_id(value, meta), value, meta,
-                self._embedding(value))
+                self._embedding(value, self._distance("save")))
             self._session.write("SaveRecords", request, _link.call, local)
         except Exception as e:  # noqa: BLE001 - CrewAI's save logs and goes on
             logging.error(f"Error during {self.type} save: {e!s}")
@@ -157,14 +207,18 @@ class DaemonRAGStore:
     def _search(self, query: str, limit: int, where: dict[str, Any] | None,
                 threshold: float | None, local: Callable[[], list[Any]]) -> list[Any]:
         limit = int(limit)
-        if limit < 1:
-            return []
+        if limit < 1:  # Chroma refuses it; CrewAI logs the error and returns []
+            raise ValueError(f"Number of requested results {limit}, cannot be negative, or zero.")
+        semantics.check_where(where)
         threshold = float(threshold or 0.0)
         if threshold > 1.0:
             return []
         equality = semantics.equality_filter(where)
-        vector = self._embedding(query)
-        if vector is not None:
+        distance = self._distance("search")
+        vector = self._embedding(query, distance)
+        if vector is not None and distance == DISTANCE_L2:
+            to_score, min_score = semantics.l2_score, semantics.l2_min_score(threshold)
+        elif vector is not None:
             to_score, min_score = semantics.vector_score, semantics.vector_min_score(threshold)
         else:
             to_score, min_score = semantics.lexical_score, semantics.lexical_min_score(threshold)
@@ -193,6 +247,11 @@ class DaemonRAGStore:
         """Empties the collection's namespace; raises as CrewAI's reset does."""
         try:
             self._session.write("Reset", conversions.reset(self.namespace), _link.call, local)
+            # A new collection's first call fixes its distance again, as in Chroma.
+            self._session.write("Reset", conversions.reset(self.distance_namespace), _link.call,
+                                lambda: None)
+            with _distances_lock:
+                _distances.pop(self.namespace, None)
         except errors.RpcError as e:
             raise Exception(
                 f"An error occurred while resetting the {self.type} memory: {e}") from e

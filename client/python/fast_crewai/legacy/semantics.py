@@ -1,13 +1,18 @@
 """CrewAI's legacy RAGStorage rules, as pure functions: document ids, scores, thresholds and
 Chroma `where` filters. No CrewAI, no gRPC.
 
-Scores (CrewAI >= 0.193 reports `1 - 0.5 * cosine_distance`, i.e. `0.5 + 0.5 * cos`, clamped to
-[0, 1], and drops results whose score is below a non-zero `score_threshold`):
+Scores. CrewAI >= 0.193 scores by the distance of the Chroma collection, clamped to [0, 1],
+and drops results whose score is below a non-zero `score_threshold`. The collection's distance
+is fixed by the call that created it: RAGStorage.save asks for cosine, RAGStorage.search gets
+Chroma's default, squared L2 (a crew with memory searches before its first save):
 
-* Vector mode. Embeddings are sent unit-normalised, so the daemon's `1 / (1 + d2)` (d2 = squared
-  L2 distance = 2 - 2 cos) gives CrewAI's score exactly: `score = 1 - d2 / 4`, with
-  `d2 = 1 / daemon_score - 1`. A threshold t becomes the daemon bound
-  `min_score = 1 / (1 + 4 (1 - t))`.
+* Vector mode, cosine collection: CrewAI reports `1 - 0.5 * cosine_distance` (`0.5 + 0.5 cos`).
+  Embeddings are sent unit-normalised, so the daemon's `1 / (1 + d2)` (d2 = squared L2 distance
+  = 2 - 2 cos) gives it exactly: `score = 1 - d2 / 4`, with `d2 = 1 / daemon_score - 1`. A
+  threshold t becomes the daemon bound `min_score = 1 / (1 + 4 (1 - t))`.
+* Vector mode, L2 collection: CrewAI reports `1 / (1 + d2)` of the embeddings as the embedder
+  gave them, which is the daemon's own score of the same (unnormalised) vectors; a threshold is
+  the daemon bound itself.
 * Lexical mode (BM25, no embedder). The daemon's score is `s = bm25 / sum_t idf(t) (k1 + 1)`,
   in [0, 1). `coverage = min(1, (k1 + 1) s) = min(1, bm25 / sum_t idf(t))` is the idf-weighted
   share of the query's terms the document holds (1 when each term occurs once in a document of
@@ -70,6 +75,16 @@ def vector_min_score(threshold: float) -> float:
     return max(0.0, 1.0 / (1.0 + 4.0 * (1.0 - min(threshold, 1.0))) - _BOUND_SLACK)
 
 
+def l2_score(daemon_score: float) -> float:
+    """CrewAI's score in an L2 collection: the daemon's `1 / (1 + d2)`, clamped."""
+    return _clamp(daemon_score)
+
+
+def l2_min_score(threshold: float) -> float:
+    """The daemon bound equivalent to CrewAI's `score >= threshold` in an L2 collection."""
+    return max(0.0, min(threshold, 1.0) - _BOUND_SLACK) if threshold > 0 else 0.0
+
+
 def lexical_score(daemon_score: float) -> float:
     """The CrewAI-scale score of a daemon BM25 score (see the module docstring)."""
     coverage = min(1.0, max(0.0, daemon_score) * (BM25_K1 + 1.0))
@@ -99,6 +114,28 @@ _COMPARISONS = {
     "$in": lambda a, b: a in b,
     "$nin": lambda a, b: a not in b,
 }
+
+
+def check_where(where: Mapping[str, Any] | None) -> None:
+    """Raises ValueError where Chroma refuses the clause: each clause (the whole `where`, and
+    each part of an `$and` / `$or`) has exactly one key, each operator expression exactly one
+    operator; `{"a": 1, "b": 2}` must be written `{"$and": [{"a": 1}, {"b": 2}]}`."""
+    if not where:
+        return
+    if len(where) != 1:
+        raise ValueError(f"Expected where to have exactly one operator, got {dict(where)}")
+    for key, value in where.items():
+        if key in ("$and", "$or"):
+            if not isinstance(value, list) or len(value) < 2:
+                raise ValueError("Expected where value for $and or $or to be a list with at "
+                                 f"least two where expressions, got {value}")
+            for part in value:
+                if not isinstance(part, Mapping):
+                    raise ValueError(f"Expected where to be a dict, got {part}")
+                check_where(part)
+        elif isinstance(value, Mapping) and len(value) != 1:
+            raise ValueError(f"Expected operator expression to have exactly one operator, "
+                             f"got {dict(value)}")
 
 
 def equality_filter(where: Mapping[str, Any] | None) -> dict[str, Any] | None:
