@@ -210,6 +210,15 @@ def test_status_over_mutual_tls(start_daemon, pki):
     assert "ok    tls       mutual TLS files readable" in doctor.stdout
 
 
+def _refusal_warning(connection: Connection) -> str:
+    """The one RuntimeWarning `connection` gives when its probe is refused (then closed)."""
+    with pytest.warns(RuntimeWarning) as record:
+        assert connection.available() is False
+    connection.close()
+    (warning,) = [str(w.message) for w in record if w.category is RuntimeWarning]
+    return warning
+
+
 def test_a_tls_mismatch_is_a_misconfiguration_warned_not_a_silent_fallback(start_daemon, pki):
     """Plaintext against a TLS daemon, and TLS against a plaintext one: the connection is down
     (CrewAI's own code runs) and the process gets one RuntimeWarning saying why."""
@@ -221,20 +230,13 @@ def test_a_tls_mismatch_is_a_misconfiguration_warned_not_a_silent_fallback(start
                                         "FAST_CREWAI_TLS_CA": str(pki["ca.pem"])})
     start_daemon("--tls_cert", str(pki["server.pem"]), "--tls_key", str(pki["server.key"]),
                  port=port, client_config=tls_config)
-    plaintext = Connection(ClientConfig(endpoint=Endpoint.parse(endpoint)))
-    with pytest.warns(RuntimeWarning) as record:
-        assert plaintext.available() is False
-    (warning,) = [str(w.message) for w in record if w.category is RuntimeWarning]
+    warning = _refusal_warning(Connection(ClientConfig(endpoint=Endpoint.parse(endpoint))))
     assert warning.startswith(f"fast-crewai: the daemon at {endpoint} serves TLS and this "
                               "client connects in plaintext; set FAST_CREWAI_TLS_CA")
-    plaintext.close()
 
     reset_connection()  # re-arms the once-per-process warning
     plain_daemon = start_daemon()
-    tls_client = Connection(tls_config.replace(endpoint=Endpoint.parse(plain_daemon.endpoint)))
-    with pytest.warns(RuntimeWarning) as record:
-        assert tls_client.available() is False
-    (warning,) = [str(w.message) for w in record if w.category is RuntimeWarning]
+    warning = _refusal_warning(
+        Connection(tls_config.replace(endpoint=Endpoint.parse(plain_daemon.endpoint))))
     assert warning.startswith(f"fast-crewai: the daemon at {plain_daemon.endpoint} failed the "
                               "TLS handshake (")
-    tls_client.close()
