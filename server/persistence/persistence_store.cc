@@ -1004,16 +1004,20 @@ absl::StatusOr<BackupResult> PersistenceStoreImpl::Backup(const std::string& des
   const fs::path live = fs::path(db_->path()).lexically_normal();
   // The data directory holds every store's files (memory.db, scheduler.db, ...): a copy there
   // could replace one of them under its running store.
-  const fs::path data_dir = fs::weakly_canonical(live.parent_path(), ec);
+  std::error_code data_ec;
+  const fs::path data_dir = fs::weakly_canonical(live.parent_path(), data_ec);
   const fs::path dest_dir = fs::weakly_canonical(dest.parent_path(), ec);
-  if (!ec) {
-    const auto [data_end, dest_it] =
-        std::mismatch(data_dir.begin(), data_dir.end(), dest_dir.begin(), dest_dir.end());
-    if (data_end == data_dir.end()) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("dest_path: ", dest.string(), " is inside the daemon's data directory ",
-                       data_dir.string(), "; choose a path outside it"));
-    }
+  if (data_ec || ec) {  // unresolvable: refused rather than risked
+    return absl::FailedPreconditionError(absl::StrCat(
+        "dest_path: cannot resolve ", dest.parent_path().string(), " against the data directory: ",
+        (data_ec ? data_ec : ec).message()));
+  }
+  const auto [data_end, dest_it] =
+      std::mismatch(data_dir.begin(), data_dir.end(), dest_dir.begin(), dest_dir.end());
+  if (data_end == data_dir.end()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("dest_path: ", dest.string(), " is inside the daemon's data directory ",
+                     data_dir.string(), "; choose a path outside it"));
   }
   if (fs::exists(dest, ec)) {
     if (fs::equivalent(dest, live, ec)) {  // a hard link to it, from outside
