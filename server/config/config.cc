@@ -440,7 +440,8 @@ constexpr OptionSpec kOptions[] = {
     {"memory_integrity_check", "Memory", "CHECK", "quick",
      "Check of memory.db at start: quick (PRAGMA quick_check), full (PRAGMA integrity_check, "
      "also verifies indexes) or off. A damaged file stops the daemon with exit code 3 and is "
-     "left untouched. Both read the whole file (about 1 s per GB from the page cache).",
+     "left untouched. Both read the whole file (0.3-0.5 s per GB from the page cache, more from "
+     "a cold disk).",
      false, true, &ApplyMemoryIntegrityCheck},
     {"cache_max_bytes", "Cache", "SIZE", "256M",
      "Budget of the tool-result cache over all namespaces (e.g. 64M, 1G). Entries are admitted "
