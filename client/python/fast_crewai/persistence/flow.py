@@ -180,7 +180,7 @@ def _define_class() -> type:
             """Sends a write; when the daemon does not answer, journals it and runs `local`;
             when it refuses the value, runs `local` only. True when the daemon took it."""
             try:
-                response, _ = self._session().write(rpc, request, _send, local)
+                response, _ = self._session().write(rpc, request, _link.call, local)
             except errors.RpcError as e:
                 _log.warning("fast-crewai: flow persistence %s refused by the daemon (%s); "
                              "using CrewAI's local file", rpc, e)
@@ -191,7 +191,7 @@ def _define_class() -> type:
         def _read(self, rpc: str, request: Any) -> Any:
             """The daemon's answer, or None when the caller must use the local file."""
             try:
-                return self._session().read(lambda: _send(rpc, request), lambda r: r,
+                return self._session().read(lambda: _link.call(rpc, request), lambda r: r,
                                             lambda: None)
             except errors.RpcError as e:
                 _log.warning("fast-crewai: flow persistence %s refused by the daemon (%s); "
@@ -204,7 +204,7 @@ def _define_class() -> type:
             a load must not fail for it), so other processes see it too."""
             request = conversions.save_flow_state(flow_uuid, method_name, state_json, timestamp)
             try:
-                _send("SaveFlowState", request)
+                _link.call("SaveFlowState", request)
             except errors.RpcError as e:
                 _log.warning("fast-crewai: could not give the daemon flow %s's latest state: %s",
                              flow_uuid, e)
@@ -228,10 +228,6 @@ def _define_class() -> type:
             return self._local()
 
     return DaemonFlowPersistence
-
-
-def _send(rpc: str, request: Any) -> Any:
-    return _link.call(rpc, request)
 
 
 def default_flow_persistence() -> Any:

@@ -116,10 +116,6 @@ def _sqlite_now() -> str:
     return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime())
 
 
-def _send(rpc: str, request: Any) -> Any:
-    return _link.call(rpc, request)
-
-
 def _update_fields(kwargs: dict[str, Any]) -> dict[str, Any] | None:
     """update(**kwargs) as UpdateTaskOutput fields; None when only CrewAI's table can do it
     (task_index or timestamp, or a NULL)."""
@@ -378,7 +374,7 @@ class DaemonKickoffStorage:
             written_at = _sqlite_now()
             try:
                 response, _ = self._session().write(
-                    "AddTaskOutput", request, _send,
+                    "AddTaskOutput", request, _link.call,
                     lambda: self._add_during_outage(row_task, output, task_index, was_replayed,
                                                     inputs, written_at),
                     journaled=lambda r: conversions.with_timestamp(r, written_at))
@@ -417,7 +413,7 @@ class DaemonKickoffStorage:
             request = conversions.update_task_output(self._kickoff_id, task_index, fields)
             try:
                 response, _ = self._session().write(
-                    "UpdateTaskOutput", request, _send,
+                    "UpdateTaskOutput", request, _link.call,
                     lambda: self._update_during_outage(task_index, kwargs))
             except errors.NotFound:
                 _log.warning("No row found with task_index %s. No update performed.", task_index)
@@ -545,7 +541,7 @@ class DaemonKickoffStorage:
             try:
                 # During an outage the erase is journaled behind the rows it must erase.
                 self._session().write("DeleteTaskOutputs",
-                                      conversions.delete_task_outputs(self.namespace), _send,
+                                      conversions.delete_task_outputs(self.namespace), _link.call,
                                       lambda: None)
             except errors.RpcError as e:
                 _log.warning("fast-crewai: erasing the daemon's task outputs failed: %s", e)
@@ -595,7 +591,7 @@ class DaemonKickoffStorage:
             with session.lock:
                 session.recover_locked(force=True)
         try:
-            return session.read(lambda: _send(rpc, request), lambda r: r, lambda: None)
+            return session.read(lambda: _link.call(rpc, request), lambda r: r, lambda: None)
         except errors.RpcError as e:
             _log.warning("fast-crewai: %s from the daemon failed (%s); reading CrewAI's local "
                          "file", rpc, e)

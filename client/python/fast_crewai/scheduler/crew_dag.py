@@ -139,11 +139,10 @@ def execute(crew: Any, tasks: Sequence[Any], graph: TaskGraph, *,
                 co._notify("start", index)
                 ctx = contextvars.copy_context()
                 pool.submit(ctx.run, run, index, *prepared)
-            co.commit()  # skipped ConditionalTasks
             if co.state.done:
-                break
+                break  # the commit after the loop logs what is left
             if not co.state.running:
-                continue  # a skipped task made others ready
+                continue  # a skipped task made others ready (committed at the top)
             index, output, error = done.get()
             if error is not None:
                 co.state.failed(index, error)
@@ -179,9 +178,8 @@ async def aexecute(crew: Any, tasks: Sequence[Any], graph: TaskGraph, *,
                 job = asyncio.ensure_future(co.tasks[index].aexecute_sync(
                     agent=agent, context=context, tools=tools))
                 pending[job] = index
-            co.commit()  # skipped ConditionalTasks
             if co.state.done:
-                break
+                break  # the commit after the loop logs what is left
             if not pending:
                 continue
             finished, _ = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
