@@ -8,12 +8,14 @@
 #include "absl/synchronization/mutex.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/cpp/testing/fake_clock.h"
 
 namespace fast_crewai {
 namespace {
 
 using ::testing::HasSubstr;
 using ::testing::MatchesRegex;
+using ::testing::Not;
 using ::testing::SizeIs;
 
 class CapturingSink : public LogSink {
@@ -65,6 +67,42 @@ TEST(GrpcLogBridgeTest, DebugLevelLetsGrpcDebugLinesThrough) {
   InstallGrpcLogBridge(LogLevel::kInfo);
   gpr_log(GPR_DEBUG, "hidden");
   EXPECT_THAT(sink.lines(), SizeIs(1));
+  SetLogSink(previous);
+}
+
+TEST(GrpcLogBridgeTest, RepeatsOfOneLineWithinAMinuteAreDroppedAndCounted) {
+  CapturingSink sink;
+  LogSink* previous = SetLogSink(&sink);
+  SetLogLevel(LogLevel::kInfo);
+  testing::FakeClock clock;
+  InstallGrpcLogBridge(LogLevel::kInfo, &clock);
+
+  // One call site, as gRPC logs a failed handshake at each reconnection of a client.
+  auto handshake_failed = [] { gpr_log(GPR_ERROR, "Handshake failed: %s", "wrong version"); };
+  handshake_failed();
+  clock.Advance(absl::Seconds(5));
+  handshake_failed();
+  gpr_log(GPR_ERROR, "Handshake failed: %s", "other");  // Another message: shown.
+  handshake_failed();
+  EXPECT_THAT(sink.lines(), SizeIs(2));
+
+  clock.Advance(absl::Minutes(1));
+  handshake_failed();
+  const std::vector<std::string> lines = sink.lines();
+  ASSERT_THAT(lines, SizeIs(3));
+  EXPECT_THAT(lines[0], Not(HasSubstr("repeats_dropped")));
+  EXPECT_THAT(lines[1], HasSubstr("msg=\"Handshake failed: other\""));
+  EXPECT_THAT(lines[2], MatchesRegex(".*msg=\"Handshake failed: wrong version\".* "
+                                     "repeats_dropped=2"));
+
+  // At debug level every line is shown.
+  SetLogLevel(LogLevel::kDebug);
+  InstallGrpcLogBridge(LogLevel::kDebug, &clock);
+  handshake_failed();
+  handshake_failed();
+  EXPECT_THAT(sink.lines(), SizeIs(5));
+  SetLogLevel(LogLevel::kInfo);
+  InstallGrpcLogBridge(LogLevel::kInfo);
   SetLogSink(previous);
 }
 
