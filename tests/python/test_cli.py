@@ -113,6 +113,28 @@ def test_doctor_with_malformed_config_fails_the_config_check():
     assert checks["endpoint"]["status"] == "skip"
 
 
+@pytest.mark.parametrize("version,status,detail", [
+    ("1.15.30", "ok", "1.15.30: every area (memory/memory_storage, cache/tool_cache, "
+     "database/task_outputs, tasks/task_scheduler)"),
+    ("1.15.3", "ok", "1.15.3: every area ("),
+    ("1.14.7", "ok", "1.14.7: memory/memory_storage, database/task_outputs; not on this "
+     "version: cache/tool_cache needs crewai >= 1.15.3, < 2; tasks/task_scheduler needs "
+     "crewai >= 1.15, < 2"),
+    ("1.12.0", "FAIL", "CrewAI 1.12.0: no area can be patched on it (memory/memory_storage "
+     "needs crewai >= 1.14.7, < 2; "),
+    ("1.9.3", "ok", "1.9.3: legacy memory (RAGStorage, LTMSQLiteStorage) only"),
+])
+def test_doctor_names_the_areas_a_crewai_version_gets(version, status, detail):
+    """Each patcher's own CrewAI range decides; a version none of them covers fails."""
+    from fast_crewai.cli.doctor import FULL_SUPPORT_CREWAI, crewai_check
+
+    check = crewai_check(version)
+    assert (check.status, check.detail[:len(detail)]) == (status, detail)
+    if status == "FAIL":
+        assert check.fix == f"pip install '{FULL_SUPPORT_CREWAI.replace(' ', '')}'"
+    assert crewai_check(None).status == "FAIL"
+
+
 def test_doctor_flags_unreadable_tls_files(tmp_path, dead_endpoint):
     result, _ = run_cli("doctor", "--json", "--endpoint", dead_endpoint,
                         env={"FAST_CREWAI_TLS_CA": str(tmp_path / "ca.pem")})

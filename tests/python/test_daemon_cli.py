@@ -185,8 +185,22 @@ def test_status_over_tls(start_daemon, pki):
     assert "(tcp, TLS, no token)" in result.stdout
     assert "auth:      token not required, TLS on" in result.stdout
     insecure, elapsed = run_cli("status", "--endpoint", endpoint)
-    assert insecure.returncode == 1 and "reachable: no" in insecure.stdout
+    assert insecure.returncode == 1
+    assert ("reachable: no (the daemon serves TLS and this client connects in plaintext; set "
+            "FAST_CREWAI_TLS_CA") in insecure.stdout
     assert elapsed < 2.0
+    # doctor names the mismatch and its fix, not "start the daemon".
+    doctor, _ = run_cli("doctor", "--json", "--endpoint", endpoint)
+    check = {c["name"]: c for c in json.loads(doctor.stdout)["checks"]}["endpoint"]
+    assert check["status"] == "FAIL"
+    assert check["detail"] == (f"the daemon at {endpoint} serves TLS and this client connects "
+                               "in plaintext")
+    assert check["fix"].startswith("set FAST_CREWAI_TLS_CA")
+    wrong_ca, _ = run_cli("doctor", "--json", "--endpoint", endpoint,
+                          env={**client_env, "FAST_CREWAI_TLS_CA": str(pki["client.pem"])})
+    check = {c["name"]: c for c in json.loads(wrong_ca.stdout)["checks"]}["endpoint"]
+    assert check["detail"].startswith(f"the daemon at {endpoint} failed the TLS handshake (")
+    assert check["fix"] == "check FAST_CREWAI_TLS_* against the daemon's --tls_* options"
 
 
 def test_status_over_mutual_tls(start_daemon, pki):

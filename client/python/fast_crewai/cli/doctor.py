@@ -34,7 +34,6 @@ from fast_crewai.config import (
     ClientConfig,
 )
 from fast_crewai.errors import ConfigError, FastCrewAIError
-from fast_crewai.patches import SUPPORTED_CREWAI
 from fast_crewai.patches.requirements import installed_version, satisfies
 
 if TYPE_CHECKING:  # the stubs are loaded by check_grpc, not at import
@@ -80,20 +79,57 @@ def check_python(ctx: _Context) -> Check:
                  f"use Python {supported} (CrewAI's range)")
 
 
+# What a current CrewAI needs for every area to apply (the highest of the patchers' minimums).
+FULL_SUPPORT_CREWAI = "crewai >= 1.15.3, < 2"
+
+
 def check_crewai(ctx: _Context) -> Check:
-    version = installed_version("crewai")
+    return crewai_check(installed_version("crewai"))
+
+
+def crewai_check(version: str | None) -> Check:
+    """The `crewai` check for an installed CrewAI `version` (None: not installed): which areas
+    can be patched on it, each patcher's own version range deciding."""
+    fix = f"pip install '{FULL_SUPPORT_CREWAI.replace(' ', '')}'"
     if version is None:
-        return Check("crewai", FAIL, "CrewAI is not installed",
-                     f"pip install '{SUPPORTED_CREWAI.replace(' ', '')}'")
+        return Check("crewai", FAIL, "CrewAI is not installed", fix)
     from fast_crewai.patches.legacy_memory import LEGACY_CREWAI
 
     if satisfies(LEGACY_CREWAI, version):
         return Check("crewai", OK, f"{version}: legacy memory (RAGStorage, LTMSQLiteStorage) "
                      "only, see docs/legacy.md")
-    if not satisfies(SUPPORTED_CREWAI, version):
-        return Check("crewai", FAIL, f"CrewAI {version} is not supported ({SUPPORTED_CREWAI})",
-                     f"pip install '{SUPPORTED_CREWAI.replace(' ', '')}'")
-    return Check("crewai", OK, f"{version} (supported: {SUPPORTED_CREWAI})")
+    on, off = _areas_by_version(version)
+    if not on:
+        return Check("crewai", FAIL, f"CrewAI {version}: no area can be patched on it "
+                     f"({'; '.join(off)})", fix)
+    if off:
+        return Check("crewai", OK, f"{version}: {', '.join(on)}; not on this version: "
+                     f"{'; '.join(off)}", fix)
+    return Check("crewai", OK, f"{version}: every area ({', '.join(on)})")
+
+
+def _areas_by_version(version: str) -> tuple[list[str], list[str]]:
+    """The current-CrewAI patches (the legacy one left out) whose CrewAI range `version` is
+    in, as "area/name", and those it is not in, as "area/name needs <range>"."""
+    from fast_crewai.patches import load_patcher, registered
+    from fast_crewai.patches.requirements import parse_spec
+
+    on: list[str] = []
+    off: list[str] = []
+    for spec in registered():
+        if spec.name == "legacy_memory":
+            continue
+        patcher = load_patcher(spec)
+        if patcher is None:
+            continue
+        ranges = [r for r in patcher.instruments if parse_spec(r)[0].lower() == "crewai"]
+        unmet = [r for r in ranges if not satisfies(r, version)]
+        label = f"{spec.area}/{spec.name}"
+        if unmet:
+            off.append(f"{label} needs {unmet[0]}")
+        else:
+            on.append(label)
+    return on, off
 
 
 def check_grpc(ctx: _Context) -> Check:
@@ -146,7 +182,7 @@ def check_tls(ctx: _Context) -> Check:
 def check_endpoint(ctx: _Context) -> Check:
     if ctx.config is None or not ctx.stubs_ok or not ctx.tls_ok:
         return Check("endpoint", SKIP, "an earlier check failed")
-    from fast_crewai.client.connection import Connection
+    from fast_crewai.client.connection import Connection, misconfiguration
     from fast_crewai.client.remote import Remote
 
     remote = Remote(Connection(ctx.config))
@@ -155,6 +191,11 @@ def check_endpoint(ctx: _Context) -> Check:
     try:
         health = remote.health("", timeout=ctx.config.connect_timeout)
     except (FastCrewAIError, ConfigError) as e:
+        why = misconfiguration(ctx.config, e)
+        if why is not None:  # the daemon is there; this client's TLS settings do not match
+            problem, _, fix = why.rpartition("; ")
+            return Check("endpoint", FAIL, f"the daemon at {target} {problem or fix}",
+                         fix if problem else "match FAST_CREWAI_TLS_* to the daemon's --tls_*")
         listen = f"--unix_socket {ctx.config.endpoint.path}" if ctx.config.endpoint.scheme == \
             "unix" else f"--listen {target}"
         return Check("endpoint", FAIL, f"{target} unreachable: {e}",

@@ -78,7 +78,7 @@ def collect(config: ClientConfig) -> StatusReport:
         reachable=False,
         health=HealthStatus.UNKNOWN.name,
     )
-    from fast_crewai.client.connection import Connection
+    from fast_crewai.client.connection import Connection, misconfiguration
     from fast_crewai.client.remote import Remote
 
     report.patches = _patches(config)
@@ -90,7 +90,8 @@ def collect(config: ClientConfig) -> StatusReport:
         except FastCrewAIError as e:  # ConfigError (TLS files) is handled by the caller
             if isinstance(e, ConfigError):
                 raise
-            report.error = str(e)
+            why = misconfiguration(config, e)  # a TLS mismatch rather than a daemon down
+            report.error = f"the daemon {why}" if why is not None else str(e)
             return report
         report.reachable = True
         report.health = overall.name

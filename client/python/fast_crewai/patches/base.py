@@ -36,7 +36,7 @@ Example:
     class CacheReadPatcher(Patcher):
         area = "cache"
         name = "cache_read"
-        instruments = ("crewai >= 1.10, < 2",)
+        instruments = ("crewai >= 1.15.3, < 2",)
         targets = (
             WrapMethod("crewai.agents.cache.cache_handler", "CacheHandler.read", _read_factory),
         )
@@ -85,8 +85,10 @@ __all__ = [
 
 _log = logging.getLogger(__name__)
 
-# The CrewAI releases fast_crewai is written against; a patcher may narrow it.
-SUPPORTED_CREWAI = "crewai >= 1.10, < 2"
+# The current-CrewAI releases fast_crewai patches (1.14.7 brought the storage and persistence
+# factories); a patcher may narrow it (the tool cache needs 1.15.3, DAG mode 1.15). Legacy
+# CrewAI (before 1.10) has its own patcher and range (legacy_memory.LEGACY_CREWAI).
+SUPPORTED_CREWAI = "crewai >= 1.14.7, < 2"
 
 # A wrapt wrapper: (wrapped, instance, args, kwargs) -> result.
 Wrapper = Callable[[Callable[..., Any], Any, tuple[Any, ...], dict[str, Any]], Any]

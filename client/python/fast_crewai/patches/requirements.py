@@ -7,7 +7,7 @@ the installed version are ignored.
 
 Example:
 
-    reason = unmet_reason("crewai >= 1.10, < 2")   # None when satisfied
+    reason = unmet_reason("crewai >= 1.14.7, < 2")   # None when satisfied
 """
 
 from __future__ import annotations
