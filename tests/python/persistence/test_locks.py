@@ -78,6 +78,76 @@ def test_a_frozen_holder_loses_the_lock_when_its_lease_lapses(
     assert 0.6 < elapsed < 3.0, elapsed  # about one lease (1 s), not the 10 s timeout
 
 
+def test_waits_longer_than_one_daemon_request_and_unset_timeouts_wait_as_crewai_does(
+        daemon: Any, use_daemon: Callable[[Any], None], holder: Callable[..., subprocess.Popen],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """CrewAI's lock blocks for a timeout of inf or of days; the daemon takes at most 24 h per
+    request, so such a wait is asked for in turns (shortened here to 0.4 s) and never turns into
+    a local lock that the daemon's holder does not exclude. timeout=None is portalocker's 5 s."""
+    import threading
+
+    import portalocker.exceptions
+
+    from fast_crewai.persistence import locks
+
+    use_daemon(daemon)
+    name = "sqlite:/shared/flow_states.db"
+    process = holder(name, 15.0)
+    monkeypatch.setattr(locks, "MAX_WAIT_S", 0.4)
+    with pytest.raises(portalocker.exceptions.LockException,
+                       match=r"timeout=1.5s, waited .*held by .*:MainThread$") as raised:
+        started = time.monotonic()
+        with locks.daemon_lock(name, timeout=1.5):
+            pass
+    assert 1.4 < time.monotonic() - started < 3.0, raised.value
+    with pytest.raises(portalocker.exceptions.LockException, match=r"timeout=5s"):
+        started = time.monotonic()
+        with locks.daemon_lock(name, timeout=None):  # type: ignore[arg-type]
+            pass
+    assert 4.8 < time.monotonic() - started < 7.0
+
+    acquired: dict[str, float] = {}
+
+    def wait(label: str, timeout: float) -> None:
+        with locks.daemon_lock(name, timeout=timeout):
+            acquired[label] = time.monotonic()
+
+    waiters = [threading.Thread(target=wait, args=(label, timeout))
+               for label, timeout in (("inf", float("inf")), ("days", 100_000.0))]
+    for waiter in waiters:
+        waiter.start()
+    time.sleep(1.5)  # several turns each
+    assert acquired == {}
+    killed_at = time.monotonic()
+    os.kill(process.pid, signal.SIGKILL)
+    for waiter in waiters:
+        waiter.join(timeout=10)
+    assert sorted(acquired) == ["days", "inf"]
+    assert all(at - killed_at < 3.0 for at in acquired.values()), acquired
+
+
+def test_a_daemon_that_does_not_answer_does_not_hold_the_caller_past_its_timeout(
+        daemon: Any, use_daemon: Callable[[Any], None],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    import portalocker.exceptions
+
+    from fast_crewai.persistence import locks
+
+    use_daemon(daemon)
+    monkeypatch.setattr(locks, "ANSWER_GRACE_S", 0.5)
+    _wait_for_lock("lancedb:/shared/memory", timeout=5)  # connected
+    os.kill(daemon.process.pid, signal.SIGSTOP)
+    try:
+        started = time.monotonic()
+        with pytest.raises(portalocker.exceptions.LockException,
+                           match="timeout=1s\\): the daemon did not answer in 1.5s"):
+            with locks.daemon_lock("lancedb:/shared/memory", timeout=1):
+                pass
+        assert time.monotonic() - started < 3.0
+    finally:
+        os.kill(daemon.process.pid, signal.SIGCONT)
+
+
 def test_two_processes_never_hold_the_lock_at_once(daemon: Any, crewai_home: Any,
                                                    tmp_path: Path) -> None:
     log, go = tmp_path / "critical.log", tmp_path / "go"

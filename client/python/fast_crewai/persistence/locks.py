@@ -21,7 +21,13 @@ portalocker file lock in the temp directory, or a Redis lock when REDIS_URL is s
 that use the daemon and processes that use the fallback do not exclude each other; keep the
 daemon up, or turn database acceleration off, for strict mutual exclusion across a fleet.
 If the daemon goes away while a lock is held, the block is not interrupted; a warning says the
-lock was lost.
+lock was lost. A daemon that accepts the connection but does not answer (stopped, cut off) is
+given the caller's timeout and ANSWER_GRACE_S more: then the wait ends with LockException, as
+CrewAI's own timeout would, and the daemon counts as unreachable for the next calls.
+
+Timeouts are CrewAI's: `None` is portalocker's default wait (5 s), a negative value is 0, and a
+wait longer than the daemon accepts in one request (MAX_WAIT_S, 24 h; `float("inf")` waits for
+ever) is asked for in 24-hour turns.
 
 Within `local_locks_only()` (one thread) `daemon_lock` takes the fallback lock without asking
 the daemon: the thread that mirrors the replay log into CrewAI's local file (kickoff.py) guards
@@ -34,6 +40,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import logging
+import math
 import os
 import queue
 import socket
@@ -56,6 +63,12 @@ _log = logging.getLogger(__name__)
 DEFAULT_LEASE_S = 15.0
 # CrewAI's default wait (crewai_core.lock_store._DEFAULT_TIMEOUT).
 DEFAULT_TIMEOUT_S = 120.0
+# The wait portalocker gives `timeout=None` (portalocker.utils.DEFAULT_TIMEOUT).
+NONE_TIMEOUT_S = 5.0
+# Longest wait the daemon accepts in one lock request (LockTable's max_wait).
+MAX_WAIT_S = 24 * 3600.0
+# How long past the caller's timeout a daemon that does not answer at all is waited for.
+ANSWER_GRACE_S = 5.0
 
 LockBackend = Callable[..., ContextManager[None]]
 
@@ -117,20 +130,35 @@ def crewai_default_lock(name: str, *, timeout: float = DEFAULT_TIMEOUT_S) -> Ite
         file_lock.release()
 
 
-class _Hold:
-    """One HoldLock stream: acquire() blocks until granted; release() ends the stream."""
+def _wait_s(timeout: float | None) -> float:
+    """The wait CrewAI's own lock gives `timeout` (module docstring), in seconds; may be inf."""
+    if timeout is None:
+        return NONE_TIMEOUT_S
+    wait = float(timeout)
+    return 0.0 if math.isnan(wait) or wait < 0 else wait
 
-    def __init__(self, name: str, timeout: float, lease_s: float) -> None:
+
+class _Hold:
+    """One HoldLock stream: acquire() blocks until granted; release() ends the stream.
+
+    `timeout` (at most MAX_WAIT_S) is the wait asked of the daemon; `shown_timeout` is the
+    caller's, for the error message."""
+
+    def __init__(self, name: str, timeout: float, lease_s: float,
+                 shown_timeout: float | None = None) -> None:
         self.name = name
-        self._timeout = max(0.0, float(timeout))
+        self._timeout = timeout
+        self._shown_timeout = timeout if shown_timeout is None else shown_timeout
         self._lease_s = lease_s
         self._heartbeat_s = max(0.05, lease_s / 3.0)
+        self._holder = _holder()  # the caller's thread; the requests go out on gRPC's
         self._outbox: queue.SimpleQueue[object] = queue.SimpleQueue()
         self._call: Any = None
+        self._gave_up = threading.Event()
 
     def _requests(self) -> Iterator[Any]:
         yield conversions.acquire_lock(self.name, wait_timeout_ms=int(self._timeout * 1000),
-                                       lease_ms=int(self._lease_s * 1000), holder=_holder())
+                                       lease_ms=int(self._lease_s * 1000), holder=self._holder)
         while True:
             try:
                 item = self._outbox.get(timeout=self._heartbeat_s)
@@ -147,16 +175,30 @@ class _Hold:
         a refused request."""
         started = time.monotonic()
         self._call = _link.stub().HoldLock(self._requests())
+        # A daemon that never answers (stopped, cut off) must not hold the caller past its
+        # timeout: the stream is cancelled ANSWER_GRACE_S after the daemon's own answer is due.
+        give_up = threading.Timer(self._timeout + ANSWER_GRACE_S, self._give_up)
+        give_up.daemon = True
+        give_up.start()
         try:
             first = next(self._call)
         except StopIteration:
             raise errors.DaemonUnavailable("the daemon ended the lock stream without an answer")
         except grpc.RpcError as e:
             self._outbox.put(None)
+            if self._gave_up.is_set():
+                waited = time.monotonic() - started
+                _link.report_unavailable(f"no answer to a lock request in {waited:.1f}s")
+                raise _lock_exception(
+                    f"Failed to acquire lock '{self.name}' from the fast-crewai daemon "
+                    f"(timeout={self._shown_timeout:g}s): the daemon did not answer in "
+                    f"{waited:.1f}s") from None
             error = errors.from_rpc_error(e)
             if isinstance(error, errors.DaemonUnavailable):
                 _link.report_unavailable(str(error))
             raise error from None
+        finally:
+            give_up.cancel()
         kind, answer = conversions.lock_answer(first)
         if kind == "acquired":
             if answer["lease_ms"] > 0:
@@ -168,9 +210,18 @@ class _Hold:
             waited = time.monotonic() - started
             raise _lock_exception(
                 f"Failed to acquire lock '{self.name}' from the fast-crewai daemon "
-                f"(timeout={self._timeout:g}s, waited {waited:.1f}s): held by "
+                f"(timeout={self._shown_timeout:g}s, waited {waited:.1f}s): held by "
                 f"{answer['holder'] or 'another process'}")
         raise errors.InternalError(f"unexpected answer to a lock request: {kind}")
+
+    @property
+    def gave_up(self) -> bool:
+        """True when acquire() stopped waiting for a daemon that did not answer."""
+        return self._gave_up.is_set()
+
+    def _give_up(self) -> None:
+        self._gave_up.set()
+        self._call.cancel()
 
     def release(self) -> None:
         """Releases the lock (idempotent). Logs a warning when it had been lost meanwhile."""
@@ -202,19 +253,30 @@ def daemon_lock(name: str, *, timeout: float = DEFAULT_TIMEOUT_S,
     `fallback(name, timeout=...)` is used when the daemon is unreachable, and within
     local_locks_only() (default: CrewAI's own lock).
     """
+    from portalocker.exceptions import LockException
+
     local = fallback or crewai_default_lock
     if getattr(_local_only, "on", False) or not _link.daemon_available():
         with local(name, timeout=timeout):
             yield
         return
-    hold = _Hold(name, timeout, lease_s)
-    try:
-        hold.acquire()
-    except errors.RpcError as e:  # unreachable, or a name the daemon refuses
-        _log.warning("fast-crewai: lock %r falls back to CrewAI's local lock: %s", name, e)
-        with local(name, timeout=timeout):
-            yield
-        return
+    wait_s = _wait_s(timeout)
+    deadline = time.monotonic() + wait_s
+    while True:
+        turn = min(max(0.0, deadline - time.monotonic()), MAX_WAIT_S)
+        hold = _Hold(name, turn, lease_s, shown_timeout=wait_s)
+        try:
+            hold.acquire()
+            break
+        except errors.RpcError as e:  # unreachable, or a name the daemon refuses
+            _log.warning("fast-crewai: lock %r falls back to CrewAI's local lock: %s", name, e)
+            with local(name, timeout=timeout):
+                yield
+            return
+        except LockException:
+            # A wait longer than one request: another turn while time is left.
+            if hold.gave_up or turn < MAX_WAIT_S:
+                raise
     try:
         yield
     finally:
