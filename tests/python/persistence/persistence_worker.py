@@ -6,6 +6,7 @@
     python persistence_worker.py hold --name N [--lease S] [--seconds S]
     python persistence_worker.py contend --name N --rounds R --log FILE [--go-file F]
     python persistence_worker.py flow [--resume-id ID]
+    python persistence_worker.py checkpoint (--dir D | --restore FILE)
 
 Each prints one line "RESULT <json>" (hold prints "HELD" when it has the lock, then sleeps).
 """
@@ -147,6 +148,50 @@ def cmd_flow(args: argparse.Namespace) -> None:
           "persistence": type(persistence).__name__})
 
 
+def cmd_checkpoint(args: argparse.Namespace) -> None:
+    """A two-step flow on the default flow persistence, checkpointed after each step into
+    --dir; or restored from the checkpoint file --restore and kicked off again."""
+    import glob
+
+    from crewai.flow.flow import Flow, listen, start
+    from crewai.flow.persistence.factory import default_flow_persistence
+    from crewai.state.checkpoint_config import CheckpointConfig
+    from pydantic import BaseModel
+
+    class StepState(BaseModel):
+        id: str = ""
+        n: int = 0
+
+    class StepFlow(Flow[StepState]):
+        @start()
+        def first(self) -> None:
+            self.state.n += 1
+
+        @listen(first)
+        def second(self) -> None:
+            self.state.n += 10
+
+    if args.restore:
+        flow = StepFlow.from_checkpoint(CheckpointConfig(restore_from=args.restore))
+        restored = flow.state.n
+        flow.kickoff()
+        emit({"persistence": type(flow.persistence).__name__, "restored": restored,
+              "n": flow.state.n})
+        return
+    flow = StepFlow(persistence=default_flow_persistence(),
+                    checkpoint=CheckpointConfig(location=args.dir,
+                                                on_events=["method_execution_finished"]))
+    flow.kickoff()
+    deadline = time.monotonic() + 10  # checkpoints are written by the event bus's handlers
+    files: list[str] = []
+    while len(files) < 2 and time.monotonic() < deadline:
+        files = sorted(f for f in glob.glob(os.path.join(args.dir, "**", "*"), recursive=True)
+                       if os.path.isfile(f))
+        time.sleep(0.05)
+    emit({"persistence": type(flow.persistence).__name__, "n": flow.state.n,
+          "checkpoints": files})
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--no-shim", action="store_true")
@@ -169,12 +214,16 @@ def main() -> None:
     contend.add_argument("--go-file")
     flow = sub.add_parser("flow")
     flow.add_argument("--resume-id")
+    checkpoint = sub.add_parser("checkpoint")
+    checkpoint.add_argument("--dir")
+    checkpoint.add_argument("--restore")
     args = parser.parse_args()
 
     if not args.no_shim:
         import fast_crewai.shim  # noqa: F401  (as a user would, first)
     {"crew": cmd_crew, "foreach": cmd_foreach, "replay": cmd_replay, "hold": cmd_hold,
-     "contend": cmd_contend, "flow": cmd_flow}[args.command](args)
+     "contend": cmd_contend, "flow": cmd_flow,
+     "checkpoint": cmd_checkpoint}[args.command](args)
 
 
 if __name__ == "__main__":

@@ -21,6 +21,25 @@ def test_a_flow_started_in_one_process_resumes_in_another(
     assert not (crewai_home.data_dir / "flow_states.db").exists()
 
 
+def test_a_checkpoint_of_a_flow_on_the_daemon_restores_in_a_new_process(
+        daemon: Any, run_worker: Callable[..., dict[str, Any]], tmp_path: Path) -> None:
+    """A checkpoint names its persistence by class ("DaemonFlowPersistence"); CrewAI looks the
+    name up in a registry its subclasses join when defined, so a fresh process restoring it
+    must have the class defined before any flow asks the factory for one."""
+    outcomes = []
+    for mode, expected in ((("--no-shim",), "SQLiteFlowPersistence"),
+                           ((), "DaemonFlowPersistence")):
+        run = run_worker(*mode, "checkpoint", "--dir", str(tmp_path / expected),
+                         endpoint=daemon.endpoint)
+        assert (run["persistence"], run["n"]) == (expected, 11)
+        assert run["checkpoints"], run
+        restored = run_worker(*mode, "checkpoint", "--restore", run["checkpoints"][0],
+                              endpoint=daemon.endpoint)
+        outcomes.append(restored)
+    plain, shim = outcomes
+    assert shim == plain and plain["restored"] >= 1, outcomes
+
+
 def _context(flow_id: str) -> Any:
     from crewai.flow.async_feedback.types import PendingFeedbackContext
 

@@ -119,6 +119,12 @@ def _reset_memories(patcher: Patcher) -> Wrapper:
 
 def _flow_factory(patcher: Patcher, previous: Any) -> Callable[[], Any]:
     del patcher
+    from fast_crewai.persistence.flow import daemon_flow_persistence_class
+
+    # Defined now, as CrewAI's flow persistence loads: defining it registers the class by name
+    # in CrewAI's persistence registry, which is where a checkpoint naming
+    # "DaemonFlowPersistence" is restored from, in a process that has not run a flow yet.
+    daemon_flow_persistence_class()
 
     def factory() -> Any:
         from fast_crewai.persistence import _link
