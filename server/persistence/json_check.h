@@ -24,9 +24,10 @@
 
 namespace fast_crewai::persistence {
 
-// Deepest nesting of arrays and objects accepted (Python's json.loads fails with
-// RecursionError somewhat below 1000 levels with the default recursion limit).
-inline constexpr size_t kMaxJsonDepth = 512;
+// Deepest nesting of arrays and objects accepted: every value Python's json.dumps writes and
+// json.loads reads with the default recursion limit (both fail somewhat below 1000 levels), so
+// nothing CrewAI's own SQLite file would keep is refused. The check keeps its own stack.
+inline constexpr size_t kMaxJsonDepth = 1000;
 
 // Returns OK when `text` is one JSON value (see the file comment), else INVALID_ARGUMENT
 // "<field>: invalid JSON at byte <offset>: <what was expected>". An empty text is invalid.

@@ -113,3 +113,40 @@ def test_a_newer_state_only_in_crewais_file_wins_over_the_daemons(
     assert json.loads(state.state_json) == {"id": "f1", "count": 2}  # given to the daemon
     ours.save_state("f1", "step3", {"id": "f1", "count": 3})  # newer than the file's again
     assert ours.load_state("f1") == {"id": "f1", "count": 3}
+
+
+def test_feedback_paused_during_an_outage_and_resumed_elsewhere_is_not_pending_here_again(
+        restartable_daemon: Any, use_daemon: Any, crewai_home: Any) -> None:
+    """Pending feedback saved during an outage is journaled and copied into this machine's
+    file. Once the journal is replayed the daemon holds it: the file's copy goes, so after
+    another machine resumed the flow (clearing it in the daemon) it is not pending here again
+    (CrewAI, one file: "No pending feedback found" for a second resume)."""
+    import sqlite3
+
+    from fast_crewai.persistence import _link, conversions
+    from fast_crewai.persistence.flow import daemon_flow_persistence_class
+
+    daemon = restartable_daemon.start()
+    writer = _Writer(_env(daemon.endpoint, crewai_home))
+    writer.do(op="save", flow="f3", method="draft", state={"id": "f3", "draft": "v0"})
+    restartable_daemon.kill()
+    writer.do(op="pending", flow="f3", state={"id": "f3", "draft": "v1"})
+    writer.do(op="pending", flow="f4", state={"id": "f4", "draft": "v1"})
+    writer.exit()
+    local_file = crewai_home.data_dir / "flow_states.db"
+
+    def pending_in_file() -> list[str]:
+        with sqlite3.connect(local_file) as conn:
+            return sorted(row[0] for row in conn.execute("SELECT flow_uuid FROM pending_feedback"))
+
+    assert pending_in_file() == ["f3", "f4"]
+
+    restartable_daemon.start()
+    use_daemon(daemon)
+    here = daemon_flow_persistence_class()()
+    assert here.load_pending_feedback("f3") is not None  # replays the journal first
+    assert pending_in_file() == []
+    # Another machine resumes f3: the daemon's pending feedback is cleared.
+    _link.call("ClearPendingFeedback", conversions.clear_pending_feedback("f3"))
+    assert here.load_pending_feedback("f3") is None
+    assert here.load_pending_feedback("f4") is not None

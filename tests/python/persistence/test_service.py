@@ -45,6 +45,33 @@ def test_bad_input_is_refused_naming_the_field(start_daemon: Callable[..., Any],
     assert [r.task_id for r in rows] == ["kept"]  # nothing of the rejected requests
 
 
+def test_any_state_python_json_writes_and_reads_is_accepted(
+        daemon: Any, use_daemon: Callable[[Any], None]) -> None:
+    """CrewAI's own file keeps any JSON its json.dumps writes; the daemon must not refuse one
+    for its nesting (it refused 511 levels; Python's json goes to nearly 1000)."""
+    import json
+
+    from fast_crewai.persistence import _link, conversions
+
+    use_daemon(daemon)
+    deepest = None
+    for depth in range(1000, 0, -1):
+        value: Any = "leaf"
+        for _ in range(depth):
+            value = [value]
+        try:
+            text = json.dumps({"id": "deep", "nested": value})
+            json.loads(text)
+        except RecursionError:
+            continue
+        deepest = depth
+        break
+    assert deepest is not None and deepest > 600, deepest
+    _link.call("SaveFlowState", conversions.save_flow_state("deep", "step", text, "t"))
+    state = _link.call("LoadFlowState", conversions.load_flow_state("deep"))
+    assert state.state_json == text
+
+
 def test_legacy_long_term_memory_orders_like_crewai(daemon: Any,
                                                     use_daemon: Callable[[Any], None],
                                                     tmp_path: Path) -> None:

@@ -172,7 +172,11 @@ def _define_class() -> type:
         # ---- internals ----------------------------------------------------------------
 
         def _session(self) -> outage.FlowSession:
-            session = outage.session_for(Path(self._local_path()).parent)
+            path = self._local_path()
+            session = outage.session_for(Path(path).parent)
+            if path not in session.local_files:
+                with session.lock:
+                    session.local_files.add(path)
             outage.connect_once(session)
             return session
 

@@ -20,6 +20,11 @@ process's, are replayed in order before any other call; a process replays the or
 it first uses the location (`connect_once`), so a flow resumed, or a kickoff replayed, in a new
 process finds what a process wrote during an outage.
 
+Pending feedback saved during an outage is also copied into CrewAI's file (so this process
+finds it meanwhile); once its journal entry reaches the daemon, that copy is deleted (the same
+flow and context) from the session's files: the daemon holds it now, and a copy left in the
+file would make it pending here again after another machine resumed the flow.
+
 Replaying is safe: a state is appended (the latest is what a load returns), pending feedback is
 an upsert by flow id, clearing is idempotent, a row is an INSERT OR REPLACE by (kickoff, task)
 and an update sets the same columns again (one whose row the daemon does not have is dropped,
@@ -31,7 +36,10 @@ Thread-safety: as OutageSession: every session field is guarded by `lock`, excep
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
+import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +49,8 @@ from fast_crewai.persistence import _link, conversions
 
 __all__ = ["JOURNAL_DIRNAME", "KICKOFF_JOURNAL_DIRNAME", "FlowSession", "KickoffSession",
            "connect_once", "kickoff_session_for", "session_for"]
+
+_log = logging.getLogger(__name__)
 
 JOURNAL_DIRNAME = ".fast-crewai-flow-journal"
 KICKOFF_JOURNAL_DIRNAME = ".fast-crewai-kickoff-journal"
@@ -74,9 +84,32 @@ class FlowSession(_PersistenceSession):
     """Outage state of flow persistence under one directory (module docstring)."""
 
     writes = conversions.FLOW_WRITES
+    # CrewAI's default flow file in the session's directory.
+    DEFAULT_FILE = "flow_states.db"
 
     def __init__(self, directory: Path) -> None:
         super().__init__(directory / JOURNAL_DIRNAME, f"flow persistence under {directory}")
+        # The flow files of this directory used in this process (guarded by lock).
+        self.local_files: set[str] = {str(directory / self.DEFAULT_FILE)}
+
+    def send_journaled(self, rpc: str, payload: bytes, timeout: float | None) -> None:
+        super().send_journaled(rpc, payload, timeout)
+        if rpc == "SavePendingFeedback":
+            self._drop_local_copies(self.writes[rpc].FromString(payload))
+
+    def _drop_local_copies(self, request: Any) -> None:
+        """Deletes the outage copy of the pending feedback `request` (the daemon has it now)
+        from the session's flow files: the same flow and context only."""
+        for path in sorted(self.local_files):
+            if not os.path.exists(path):
+                continue
+            try:
+                with contextlib.closing(sqlite3.connect(path, timeout=30)) as conn, conn:
+                    conn.execute("DELETE FROM pending_feedback WHERE flow_uuid = ? AND "
+                                 "context_json = ?", (request.flow_uuid, request.context_json))
+            except sqlite3.Error as e:
+                _log.warning("fast-crewai: could not remove the local copy of flow %s's pending "
+                             "feedback from %s: %s", request.flow_uuid, path, e)
 
     def probe_locked(self, timeout: float | None) -> None:
         _link.call("LoadFlowState", conversions.load_flow_state("fast-crewai-flow-probe"),
