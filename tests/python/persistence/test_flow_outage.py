@@ -150,3 +150,28 @@ def test_feedback_paused_during_an_outage_and_resumed_elsewhere_is_not_pending_h
     _link.call("ClearPendingFeedback", conversions.clear_pending_feedback("f3"))
     assert here.load_pending_feedback("f3") is None
     assert here.load_pending_feedback("f4") is not None
+
+
+def test_a_process_that_stays_idle_hands_over_its_journal_once_the_daemon_is_back(
+        restartable_daemon: Any, use_daemon: Any, crewai_home: Any) -> None:
+    """A flow paused for a person during an outage makes no further call: its journal still
+    reaches the daemon soon after it returns, not only when the process calls again or exits."""
+    import time
+
+    from fast_crewai.persistence import _link, conversions
+
+    daemon = restartable_daemon.start()
+    writer = _Writer(_env(daemon.endpoint, crewai_home))
+    writer.do(op="save", flow="f5", method="step1", state={"id": "f5", "count": 1})
+    restartable_daemon.kill()
+    writer.do(op="pending", flow="f5", state={"id": "f5", "count": 2})
+    restartable_daemon.start()
+    use_daemon(daemon)
+    deadline = time.monotonic() + 10
+    found = False
+    while not found and time.monotonic() < deadline:
+        found = _link.call("LoadPendingFeedback", conversions.load_pending_feedback("f5")).found
+        time.sleep(0.2)
+    assert found, "the idle process's journal did not reach the daemon"
+    assert _journals(crewai_home) == []
+    writer.exit()

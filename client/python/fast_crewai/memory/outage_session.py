@@ -12,9 +12,11 @@ chooses between the daemon and the local side:
 * a write while down is appended to the journal (fsync'ed before `write` returns), then applied
   to the local store, best effort, so this process reads its own writes;
 * a read while down is answered by the local store;
-* the daemon is probed again at most every PROBE_INTERVAL_S; once it answers, the orphaned
-  journals of dead processes at the same place, then this process's, are replayed in order
-  before any other call. An entry the daemon rejects for its content (`rejected_errors`) is set
+* the daemon is probed again at most every PROBE_INTERVAL_S by the calls, and every
+  WATCH_INTERVAL_S by a background thread while the session is down (so a process that has
+  stopped calling, idle or waiting for a person, still hands over what it journaled); once it
+  answers, the orphaned journals of dead processes at the same place, then this process's, are
+  replayed in order before any other call. An entry the daemon rejects for its content (`rejected_errors`) is set
   aside in the journal's `rejected/` directory and logged as an error, never retried.
 
 A subclass says how to send one journaled entry again (`send_journaled`), how to ask whether the
@@ -68,6 +70,8 @@ S = TypeVar("S", bound="OutageSession")
 
 # How often a session in outage mode asks whether the daemon is back.
 PROBE_INTERVAL_S = 0.5
+# How often a session that is down retries the daemon from its background thread.
+WATCH_INTERVAL_S = 1.0
 # Deadline of each call of the replay attempted at interpreter exit.
 EXIT_FLUSH_TIMEOUT_S = 2.0
 
@@ -86,6 +90,7 @@ class OutageSession(abc.ABC):
         self.degraded = False
         self.next_probe = 0.0
         self.journal = Journal(journal_dir)
+        self.watcher: threading.Thread | None = None  # running while degraded
 
     def reset_after_fork(self) -> None:
         """In a forked child: new lock, own (empty) journal, outage state starts over. The
@@ -94,6 +99,7 @@ class OutageSession(abc.ABC):
         self.journal.forget_after_fork()
         self.degraded = False
         self.next_probe = 0.0
+        self.watcher = None  # the parent's thread is not in the child
 
     # -- what subclasses provide ---------------------------------------------------------------
 
@@ -119,6 +125,23 @@ class OutageSession(abc.ABC):
             )
         self.degraded = True
         self.next_probe = time.monotonic() + PROBE_INTERVAL_S
+        if self.watcher is None:
+            self.watcher = threading.Thread(target=self._watch, name="fast-crewai-replay",
+                                            daemon=True)
+            self.watcher.start()
+
+    def _watch(self) -> None:
+        """While the session is down: retries the daemon every WATCH_INTERVAL_S, replaying the
+        journals once it answers, then ends."""
+        me = threading.current_thread()
+        while True:
+            time.sleep(WATCH_INTERVAL_S)
+            with self.lock:
+                if self.watcher is not me:  # replaced after a fork
+                    return
+                if not self.degraded or self.recover_locked(force=True):
+                    self.watcher = None
+                    return
 
     def recover_locked(self, force: bool = False, timeout: float | None = None) -> bool:
         """Replays pending journals if the daemon answers. True when back to normal service.
