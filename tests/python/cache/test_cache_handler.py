@@ -132,6 +132,30 @@ def test_entries_expire_at_the_configured_ttl(
     assert remote.stats("ttl").expirations == 1
 
 
+def test_the_ttl_applies_to_values_kept_in_the_process_too(
+        daemon: Any, dead_endpoint: str, use_daemon: Callable[..., None]) -> None:
+    """A value JSON cannot carry, or one written while the daemon is away, stays in this
+    process; with a TTL set it expires there as it would in the daemon (a live-data tool runs
+    again)."""
+    from fast_crewai.cache import single_flight
+
+    for endpoint in (daemon, dead_endpoint):
+        use_daemon(endpoint)
+        handler = _handler("ttl-local", ttl=0.3)
+        handler.add(tool="price", input="tuple", output=("ACME", 1.0))
+        handler.add(tool="price", input="text", output="ACME costs 1.0")
+        assert handler.read(tool="price", input="tuple") == ("ACME", 1.0)
+        time.sleep(0.45)
+        assert handler.read(tool="price", input="tuple") is None, endpoint
+        assert handler.read(tool="price", input="text") is None, endpoint
+        single_flight.release_current_thread()
+        # Without a TTL a local value stays, as in CrewAI's dict.
+        forever = _handler("ttl-local")
+        forever.add(tool="price", input="tuple", output=("ACME", 1.0))
+        time.sleep(0.05)
+        assert forever.read(tool="price", input="tuple") == ("ACME", 1.0)
+
+
 def test_daemon_unreachable_behaves_like_crewai(dead_endpoint: str,
                                                 use_daemon: Callable[..., None]) -> None:
     use_daemon(dead_endpoint)
@@ -180,9 +204,48 @@ def test_kill_switch_makes_it_a_plain_cache_handler(
         handler.add(tool="t", input="i", output="kept here")
         assert handler.read(tool="t", input="i") == "kept here"
     assert remote.stats("switch").entries == 0
+    # A result the daemon took before acceleration went off is still this handler's after, as
+    # CrewAI's dict would still hold it.
+    handler.add(tool="t", input="shared", output="taken by the daemon")
+    assert remote.stats("switch").entries == 1
+    with suppress_acceleration():
+        assert handler.read(tool="t", input="shared") == "taken by the daemon"
 
 
 # ---- real crews in this process ---------------------------------------------------------------
+
+def test_a_crews_private_namespace_is_cleared_when_the_crew_is_gone(
+        daemon: Any, accelerated: Callable[..., Any], counter: Path) -> None:
+    """CrewAI frees a Crew's cache with the Crew; the daemon must not keep one namespace per
+    Crew ever made (its namespace count is bounded). A shared namespace is never cleared."""
+    import gc
+
+    from fast_crewai.cache import remote
+
+    accelerated(daemon)
+    crew = make_crew(counter)
+    crew.kickoff()
+    namespace = crew.agents[0].cache_handler.namespace
+    assert namespace.startswith("crew-") and remote.stats(namespace).entries == 1
+    kept = make_crew(counter)
+    kept.kickoff()
+    del crew
+    gc.collect()
+    assert remote.stats(namespace).entries == 0
+    assert remote.stats(kept.agents[0].cache_handler.namespace).entries == 1
+
+    from fast_crewai.cache import DaemonCacheHandler
+    from fast_crewai.cache.handler import adopt
+    from fast_crewai.config import get_config
+
+    shared = adopt(DaemonCacheHandler.__mro__[1](), get_config().replace(
+        cache_namespace="team-kept"))
+    assert shared.namespace == "team-kept"
+    shared.add(tool="t", input="i", output="stays")
+    del shared
+    gc.collect()
+    assert remote.stats("team-kept").entries == 1
+
 
 def test_crews_are_isolated_by_default_and_share_with_a_namespace(
         daemon: Any, accelerated: Callable[..., Any], counter: Path,

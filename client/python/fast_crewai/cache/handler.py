@@ -15,7 +15,9 @@ A subclass of `crewai.agents.cache.cache_handler.CacheHandler` with the same two
   daemon took is also remembered here (with the daemon's expiry) and answers this handler's
   reads while the daemon is unreachable, so a tool that ran before an outage does not run again
   during it (CrewAI's dict would have it); it is never read while the daemon answers, which
-  stays the one truth (a `fast-crewai cache clear`, another process's newer value).
+  stays the one truth (a `fast-crewai cache clear`, another process's newer value). With
+  acceleration switched off, those results stay this handler's, as CrewAI's dict would keep
+  them. The handler's TTL applies to the process-local store too.
 
 Keys are CrewAI's: the two strings CrewAI passes, byte for byte (CrewAI joins them as
 f"{tool}-{input}" for its dict, and so does the local store; the daemon keeps the two parts
@@ -28,7 +30,10 @@ is a plain CacheHandler.
 DaemonCacheHandler in place, the first time it is wired into an agent: namespace "crew-<random>"
 for that handler, so crews stay as isolated as they are in CrewAI, unless
 FAST_CREWAI_CACHE_NAMESPACE names a namespace that every crew, process and run then shares.
-FAST_CREWAI_CACHE_TTL sets the TTL of the results it writes.
+FAST_CREWAI_CACHE_TTL sets the TTL of the results it writes. A "crew-<random>" namespace can
+only ever be read through its handler, so when the handler is garbage-collected (its Crew is
+gone) or the process exits, the namespace is cleared in the daemon, as CrewAI's dict is freed
+with its Crew (the daemon then forgets the empty namespace).
 
 Thread-safety: a handler may be used from any number of threads (CrewAI runs tools in pools).
 """
@@ -39,6 +44,7 @@ import logging
 import threading
 import time
 import uuid
+import weakref
 from typing import Any
 
 from crewai.agents.cache.cache_handler import CacheHandler
@@ -64,6 +70,8 @@ class DaemonCacheHandler(CacheHandler):
     # "tool-input" -> (output, monotonic expiry or None) of results the daemon took; read only
     # while the daemon is unreachable (module docstring).
     _outage_copies: dict[str, tuple[Any, float | None]] = PrivateAttr(default_factory=dict)
+    # "tool-input" -> monotonic expiry of a local-store entry this handler wrote with a TTL.
+    _local_expiry: dict[str, float] = PrivateAttr(default_factory=dict)
 
     @classmethod
     def create(cls, namespace: str, *, ttl: float | None = None, single_flight: bool = True,
@@ -88,11 +96,26 @@ class DaemonCacheHandler(CacheHandler):
         # store is empty, which it is unless values could not be shared.
         if not self._cache:
             return None
+        if self._local_expiry:
+            expires = self._local_expiry.get(f"{tool}-{input}")
+            if expires is not None and time.monotonic() >= expires:
+                self._local_pop(tool, input)
+                return None
         return super().read(tool=tool, input=input)
+
+    def _local_add(self, tool: str, input: str, output: Any) -> None:
+        """CrewAI's own add, with the handler's TTL kept beside it (CrewAI's has none)."""
+        super().add(tool=tool, input=input, output=output)
+        key = f"{tool}-{input}"
+        if self._ttl is not None:
+            self._local_expiry[key] = time.monotonic() + self._ttl
+        else:
+            self._local_expiry.pop(key, None)
 
     def _local_pop(self, tool: str, input: str) -> None:
         with self._lock.w_locked():
             self._cache.pop(f"{tool}-{input}", None)
+        self._local_expiry.pop(f"{tool}-{input}", None)
 
     def _outage_copy(self, tool: str, input: str) -> Any | None:
         """This handler's own result for the key, if it has not expired (daemon unreachable)."""
@@ -104,8 +127,10 @@ class DaemonCacheHandler(CacheHandler):
 
     def read(self, tool: str, input: str) -> Any | None:
         local = self._local_get(tool, input)
-        if local is not None or not acceleration_enabled():
+        if local is not None:
             return local
+        if not acceleration_enabled():  # a plain CacheHandler now, with what it took so far
+            return self._outage_copy(tool, input)
         namespace = self._namespace
         key = (namespace, tool, input)
         near = near_cache.current() if self._near_cache else None
@@ -150,7 +175,7 @@ class DaemonCacheHandler(CacheHandler):
             return
         payload = codec.encode(output) if output is not None else None
         if payload is None or not acceleration_enabled() or not _link.daemon_available():
-            super().add(tool=tool, input=input, output=output)
+            self._local_add(tool, input, output)
             if claim is not None:
                 single_flight.release(claim, uncacheable=True)
             return
@@ -161,7 +186,7 @@ class DaemonCacheHandler(CacheHandler):
             # Unreachable, or refused (too large, ...): keep it here, as CrewAI would. A refused
             # Put that carried the lease already told the waiters to run the tool themselves.
             _log.debug("fast-crewai: cache write of %r kept local: %s", tool, e)
-            super().add(tool=tool, input=input, output=output)
+            self._local_add(tool, input, output)
             return
         # The daemon has it now; an older local copy (written during an outage) must not
         # shadow it.
@@ -174,6 +199,20 @@ class DaemonCacheHandler(CacheHandler):
 # ---- a CrewAI handler made shared, in place -------------------------------------------------
 
 _adopt_lock = threading.Lock()
+# Deadline of the Clear of a private namespace whose handler is gone.
+FORGET_TIMEOUT_S = 1.0
+PRIVATE_PREFIX = "crew-"
+
+
+def _forget(namespace: str) -> None:
+    """Clears the private namespace of a handler that is gone (best effort, never raises)."""
+    if not namespace.startswith(PRIVATE_PREFIX):  # never "" (that would clear every namespace)
+        return
+    try:
+        if _link.daemon_available():
+            remote.clear(namespace, timeout=FORGET_TIMEOUT_S)
+    except Exception as e:  # noqa: BLE001 - a finalizer must not raise
+        _log.debug("fast-crewai: could not clear cache namespace %s: %s", namespace, e)
 
 
 def adopt(handler: CacheHandler, config: ClientConfig | None = None) -> DaemonCacheHandler:
@@ -196,7 +235,10 @@ def adopt(handler: CacheHandler, config: ClientConfig | None = None) -> DaemonCa
             for name, attr in DaemonCacheHandler.__private_attributes__.items():
                 if name not in private:
                     private[name] = attr.get_default()
-            private["_namespace"] = config.cache_namespace or f"crew-{uuid.uuid4().hex}"
+            namespace = config.cache_namespace or f"{PRIVATE_PREFIX}{uuid.uuid4().hex}"
+            private["_namespace"] = namespace
             private["_ttl"] = config.cache_ttl
             handler.__class__ = DaemonCacheHandler
+            if not config.cache_namespace:
+                weakref.finalize(handler, _forget, namespace)
     return handler  # type: ignore[return-value]

@@ -10,9 +10,9 @@ How a claim ends, from this process:
 * `add(tool, input, output)` for the claimed key (CrewAI calls it right after the tool ran):
   the Put carries the claim's lease and answers every waiter with the value;
 * the tool did not produce a shareable value: it raised, returned a ToolFailure, its
-  `cache_function` said no, the value is not JSON, or CrewAI wrote it under another key (the
-  ReAct path writes with the unsanitized tool name). Then the claim is released as
-  "uncacheable" and every waiter runs the tool itself, exactly as without a cache. Release
+  `cache_function` said no, the value is not JSON, or CrewAI wrote it under another key. Then
+  the claim is released as "uncacheable" and every waiter runs the tool itself, as without a
+  cache (after having waited for this run). Release
   happens in `add` when it can, else when CrewAI runs its post-tool-call hooks
   (`run_after_tool_call_hooks`, called on every tool path of 1.15.x after the tool finished,
   on the same thread as the cache read), which the cache patcher wraps;
