@@ -370,8 +370,8 @@ absl::Status ApplySchedulerSync(absl::string_view value, Config& config) {
 // and the struct defaults in config.h cannot drift apart silently.
 constexpr OptionSpec kOptions[] = {
     {"listen", "Listening", "HOST:PORT", "127.0.0.1:50051",
-     "TCP address to serve on: host:port or [ipv6]:port. An empty value disables TCP. "
-     "The default accepts local connections only.",
+     "TCP address to serve on: host:port or [ipv6]:port. An empty value (`--listen=`, or "
+     "`listen = \"\"` in the file) disables TCP. The default accepts local connections only.",
      false, true, &ApplyListen},
     {"unix_socket", "Listening", "PATH", "",
      "Also serve on this Unix domain socket (clients use FAST_CREWAI_ENDPOINT=unix:PATH). "
@@ -805,7 +805,8 @@ absl::StatusOr<Config> LoadConfig(int argc, const char* const* argv, const EnvLo
   std::string config_path;
   if (auto it = args.flags.find("config"); it != args.flags.end()) {
     config_path = it->second.value;
-  } else if (std::optional<std::string> from_env = env(EnvVarFor("config")); from_env) {
+  } else if (std::optional<std::string> from_env = env(EnvVarFor("config"));
+             from_env && !from_env->empty()) {
     config_path = *from_env;
   }
   if (!config_path.empty()) {
@@ -813,7 +814,9 @@ absl::StatusOr<Config> LoadConfig(int argc, const char* const* argv, const EnvLo
   }
   for (const OptionSpec& spec : kOptions) {
     const std::string var = EnvVarFor(spec.name);
-    if (std::optional<std::string> value = env(var); value.has_value()) {
+    // An empty variable counts as unset (the client's rule too): `FAST_CREWAI_TOKEN=` from a
+    // compose file's `${FAST_CREWAI_TOKEN:-}` must not switch off a token the file sets.
+    if (std::optional<std::string> value = env(var); value.has_value() && !value->empty()) {
       settings[spec.name] = Setting{*value, var};
     }
   }
@@ -893,7 +896,8 @@ std::string HelpMarkdown() {
       "`fast-crewai-server` reads every option from, in order of precedence:\n\n"
       "1. a command-line flag: `--name=value` or `--name value` (booleans also `--name` and "
       "`--noname`);\n"
-      "2. an environment variable `FAST_CREWAI_NAME`;\n"
+      "2. an environment variable `FAST_CREWAI_NAME` (set to the empty string it counts as "
+      "unset);\n"
       "3. the config file named by `--config` or `FAST_CREWAI_CONFIG`: one `name = value` per "
       "line, `#` starts a comment line, a value may be double-quoted (`listen = \"\"`);\n"
       "4. the built-in default.\n\n"

@@ -212,7 +212,9 @@ using EnvLookup = std::function<std::optional<std::string>(const std::string& na
 // The real process environment (getenv).
 EnvLookup ProcessEnvironment();
 
-// Builds the Config from argv (argv[0] is skipped), the environment and the config file.
+// Builds the Config from argv (argv[0] is skipped), the environment and the config file. An
+// environment variable set to the empty string counts as unset (an empty value is given with a
+// flag, `--listen=`, or in the file, `listen = ""`).
 // For --help, --version and --help-markdown returns a Config with only `command` set.
 // Otherwise validates every option and the combinations (tls_cert needs tls_key, at least one of
 // listen and unix_socket, token_file readable, ...) and reads token_file into auth.token.

@@ -92,14 +92,17 @@ def test_token_with_space_is_rejected():
     assert error_of(FAST_CREWAI_TOKEN="a b").startswith("FAST_CREWAI_TOKEN: ")
 
 
-def test_token_file(tmp_path):
+@pytest.mark.parametrize("content", ["from-file\n", "  from-file \r\n", "\tfrom-file"])
+def test_token_file(tmp_path, content):
+    """Surrounding whitespace is not part of the token, as the daemon's --token_file reads it:
+    one file serves both."""
     path = tmp_path / "token"
-    path.write_text("from-file\n")
+    path.write_text(content)
     c = from_env(FAST_CREWAI_TOKEN_FILE=str(path))
     assert (c.token, c.token_file) == ("from-file", str(path))
 
 
-@pytest.mark.parametrize("content", ["", "\n"])
+@pytest.mark.parametrize("content", ["", "\n", "  \n"])
 def test_empty_token_file_is_rejected(tmp_path, content):
     path = tmp_path / "token"
     path.write_text(content)

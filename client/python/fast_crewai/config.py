@@ -369,7 +369,7 @@ def _read_token(token: str | None, token_file: str | None) -> tuple[str | None, 
         variable = ENV_TOKEN_FILE
         try:
             with open(token_file, encoding="utf-8") as f:
-                token = f.read().rstrip("\r\n")
+                token = f.read().strip()  # surrounding whitespace, as the daemon reads it
         except (OSError, UnicodeDecodeError) as e:
             reason = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
             raise ConfigError(f'{ENV_TOKEN_FILE}: cannot read "{token_file}": {reason}') from None

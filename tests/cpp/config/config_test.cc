@@ -113,6 +113,24 @@ TEST(ConfigTest, PrecedenceIsFlagThenEnvironmentThenFileThenDefault) {
   EXPECT_EQ(c3.runtime.grace_period, absl::Seconds(1));
 }
 
+TEST(ConfigTest, AnEmptyEnvironmentVariableCountsAsUnset) {
+  TempDir dir;
+  const std::string file = dir.WriteFile("server.conf",
+                                         "listen = 127.0.0.1:1001\n"
+                                         "token = fromfile\n");
+  // As a compose file's `FAST_CREWAI_TOKEN: ${FAST_CREWAI_TOKEN:-}` sets it.
+  ASSERT_OK_AND_ASSIGN(Config c, Load({"--config", file}, {{"FAST_CREWAI_TOKEN", ""},
+                                                           {"FAST_CREWAI_LISTEN", ""}}));
+  EXPECT_EQ(c.auth.token, "fromfile");
+  EXPECT_EQ(c.listen.address, "127.0.0.1:1001");
+  ASSERT_OK_AND_ASSIGN(Config no_file, Load({}, {{"FAST_CREWAI_CONFIG", ""}}));
+  EXPECT_EQ(no_file.config_file, "");
+  // An empty value is still given with a flag.
+  ASSERT_OK_AND_ASSIGN(Config flag, Load({"--config", file, "--listen=", "--unix_socket",
+                                          dir.path() + "/s.sock"}));
+  EXPECT_EQ(flag.listen.address, "");
+}
+
 TEST(ConfigTest, ConfigFileCanComeFromTheEnvironment) {
   TempDir dir;
   const std::string file = dir.WriteFile("env.conf", "data_dir = /env/file\n");
@@ -265,8 +283,10 @@ TEST(ConfigTest, SomethingMustBeListenedOn) {
   EXPECT_THAT(Load({"--listen="}),
               StatusIs(absl::StatusCode::kInvalidArgument,
                        AllOf(StartsWith("--listen: "), HasSubstr("--unix_socket"))));
-  EXPECT_THAT(Load({}, {{"FAST_CREWAI_LISTEN", ""}}),
-              StatusIs(absl::StatusCode::kInvalidArgument, StartsWith("FAST_CREWAI_LISTEN: ")));
+  TempDir dir;
+  const std::string file = dir.WriteFile("server.conf", "listen = \"\"\n");
+  EXPECT_THAT(Load({"--config", file}),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("listen")));
 }
 
 TEST(ConfigTest, UnixSocketOptions) {
