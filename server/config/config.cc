@@ -480,9 +480,9 @@ constexpr OptionSpec kOptions[] = {
      "ones are refused with RESOURCE_EXHAUSTED naming the field.",
      false, true, &ApplyPersistenceMaxValueBytes},
     {"persistence_lock_lease", "Persistence", "DURATION", "30s",
-     "Lease of a named lock whose client asks for none. A holder renews it while it holds the "
-     "lock; a holder that stops (hung, partitioned) loses the lock when it lapses. A killed "
-     "client's locks are freed at once.",
+     "Lease of a named lock whose client asks for none (1s to 10m; a client may ask for 100ms "
+     "to 10m). A holder renews it while it holds the lock; a holder that stops (hung, "
+     "partitioned) loses the lock when it lapses. A killed client's locks are freed at once.",
      false, true, &ApplyPersistenceLockLease},
     {"scheduler_lease", "Scheduler", "DURATION", "30s",
      "Lease of the task nodes of runs that ask for none (100ms to 1h). A worker renews its "

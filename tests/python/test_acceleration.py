@@ -259,9 +259,14 @@ def test_shim_honours_the_master_switch():
 
 def test_shim_with_malformed_config_warns_and_leaves_crewai_alone():
     out = _run_python("import fast_crewai.shim; from fast_crewai import acceleration as a; "
-                      "print(a.is_enabled())", {"FAST_CREWAI_ENDPOINT": "foo"})
+                      "print(a.is_enabled()); print({r.reason for r in a.report()})",
+                      {"FAST_CREWAI_ENDPOINT": "foo"})
     assert out.returncode == 0
-    assert out.stdout.strip() == "False"
+    enabled, reasons = out.stdout.splitlines()
+    assert enabled == "False"
+    # report() says why, not "import fast_crewai.shim", which the program did.
+    assert reasons == ("{'acceleration off: FAST_CREWAI_ENDPOINT: expected host:port or "
+                       "unix:/path, got \"foo\"'}")
     assert 'RuntimeWarning: fast-crewai: acceleration off: FAST_CREWAI_ENDPOINT: expected ' \
            'host:port or unix:/path, got "foo"' in out.stderr
 

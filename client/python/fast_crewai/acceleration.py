@@ -41,6 +41,15 @@ NOT_ENABLED = "acceleration not enabled (import fast_crewai.shim or call enable_
 _lock = threading.RLock()
 _enabled = False
 _results: dict[tuple[str, str], PatchResult] = {}
+# Why the shim could not enable acceleration (a malformed variable, ...); None otherwise.
+_shim_failure: str | None = None
+
+
+def note_shim_failure(reason: str) -> None:
+    """Records why `import fast_crewai.shim` left CrewAI unpatched, for report()."""
+    global _shim_failure
+    with _lock:
+        _shim_failure = reason
 
 
 def _skip_reason(spec: PatcherSpec, config: ClientConfig) -> str | None:
@@ -83,11 +92,12 @@ def enable_acceleration(
     environment is malformed). A second call instruments nothing new and returns the current
     results. `verbose=True` prints the report to stderr.
     """
-    global _enabled
+    global _enabled, _shim_failure
     with _lock:
         config = config if config is not None else get_config()
         set_acceleration_enabled(True)
         _enabled = True
+        _shim_failure = None
         results = []
         for spec in patches.registered():
             result = _evaluate(spec, config, apply=True)
@@ -143,7 +153,9 @@ def report() -> list[PatchResult]:
             elif spec.key in _results:
                 results.append(_results[spec.key])
             else:
-                results.append(PatchResult(spec.area, spec.name, False, NOT_ENABLED))
+                reason = NOT_ENABLED if _shim_failure is None else (
+                    f"acceleration off: {_shim_failure}")
+                results.append(PatchResult(spec.area, spec.name, False, reason))
         return results
 
 

@@ -18,6 +18,7 @@ from fast_crewai.acceleration import (
     disable_acceleration,
     enable_acceleration,
     format_report,
+    note_shim_failure,
     preview,
     report,
 )
@@ -39,6 +40,7 @@ def _activate() -> None:
     try:
         config = get_config()
     except ConfigError as e:
+        note_shim_failure(str(e))
         warnings.warn(f"fast-crewai: acceleration off: {e}", RuntimeWarning, stacklevel=3)
         return
     if not config.acceleration:
@@ -46,6 +48,7 @@ def _activate() -> None:
     try:
         enable_acceleration(config=config)
     except Exception as e:  # noqa: BLE001 - the shim must never break the importing program
+        note_shim_failure(f"{type(e).__name__}: {e}")
         warnings.warn(f"fast-crewai: acceleration off: {type(e).__name__}: {e}",
                       RuntimeWarning, stacklevel=3)
 

@@ -119,7 +119,7 @@ def test_backup_cli_makes_a_consistent_copy(daemon: Any, use_daemon: Callable[[A
         assert copy.execute("SELECT COUNT(*) FROM kickoff_task_outputs").fetchone()[0] == 3
     again, _ = run_cli("backup", str(dest), env=env)
     assert again.returncode == 1
-    assert "exists" in again.stderr and "--overwrite" not in again.stdout
+    assert again.stderr.endswith("exists (pass --overwrite to replace it)\n"), again.stderr
     overwrite, _ = run_cli("backup", str(dest), "--overwrite", env=env)
     assert overwrite.returncode == 0, overwrite.stderr
     missing, _ = run_cli("backup", str(tmp_path / "no-such-dir" / "x.db"), env=env)

@@ -44,7 +44,9 @@ def run(args: argparse.Namespace) -> int:
         response = stub.Backup(conversions.backup(dest, args.overwrite), timeout=CALL_TIMEOUT)
     except grpc.RpcError as e:
         error = from_rpc_error(e)
-        print(f"fast-crewai backup: {error.details or error}", file=sys.stderr)
+        # The daemon names the request's field; here it is this command's flag.
+        message = str(error.details or error).replace("pass overwrite", "pass --overwrite")
+        print(f"fast-crewai backup: {message}", file=sys.stderr)
         return common.EXIT_FAILED
     except FastCrewAIError as e:
         print(f"fast-crewai backup: {e}", file=sys.stderr)
