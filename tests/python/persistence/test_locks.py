@@ -48,6 +48,18 @@ def _wait_for_lock(name: str, timeout: float) -> float:
         return time.monotonic() - started
 
 
+def _wait_stopped(pid: int) -> None:
+    """Returns once every thread of `pid` is stopped (a SIGSTOP is queued, not instant)."""
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        states = {Path(f"/proc/{pid}/task/{tid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+                  for tid in os.listdir(f"/proc/{pid}/task")}
+        if states <= {"T", "t"}:
+            return
+        time.sleep(0.01)
+    raise AssertionError(f"process {pid} did not stop")
+
+
 def test_a_killed_holder_frees_the_lock_at_once(daemon: Any, use_daemon: Callable[[Any], None],
                                                 holder: Callable[..., subprocess.Popen]) -> None:
     import portalocker.exceptions
@@ -137,6 +149,7 @@ def test_a_daemon_that_does_not_answer_does_not_hold_the_caller_past_its_timeout
     monkeypatch.setattr(locks, "ANSWER_GRACE_S", 0.5)
     _wait_for_lock("lancedb:/shared/memory", timeout=5)  # connected
     os.kill(daemon.process.pid, signal.SIGSTOP)
+    _wait_stopped(daemon.process.pid)
     try:
         started = time.monotonic()
         with pytest.raises(portalocker.exceptions.LockException,

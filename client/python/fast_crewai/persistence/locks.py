@@ -155,6 +155,8 @@ class _Hold:
         self._outbox: queue.SimpleQueue[object] = queue.SimpleQueue()
         self._call: Any = None
         self._gave_up = threading.Event()
+        self._answer_lock = threading.Lock()
+        self._answered = False  # guarded by _answer_lock: the daemon's first answer arrived
 
     def _requests(self) -> Iterator[Any]:
         yield conversions.acquire_lock(self.name, wait_timeout_ms=int(self._timeout * 1000),
@@ -182,6 +184,12 @@ class _Hold:
         give_up.start()
         try:
             first = next(self._call)
+            with self._answer_lock:
+                self._answered = True
+                late = self._gave_up.is_set()  # cancelled as the answer arrived
+            if late:
+                self._call.cancel()
+                raise grpc.RpcError()
         except StopIteration:
             raise errors.DaemonUnavailable("the daemon ended the lock stream without an answer")
         except grpc.RpcError as e:
@@ -220,7 +228,10 @@ class _Hold:
         return self._gave_up.is_set()
 
     def _give_up(self) -> None:
-        self._gave_up.set()
+        with self._answer_lock:
+            if self._answered:
+                return
+            self._gave_up.set()
         self._call.cancel()
 
     def release(self) -> None:
