@@ -311,3 +311,55 @@ def test_a_failing_tool_releases_its_claim_through_the_post_tool_hook(
     stats = remote.stats("")
     assert stats.claims == 0
     assert remote.stats("failing").entries == 0
+
+
+def test_a_caller_waiting_behind_a_failing_tool_runs_it_at_the_first_failure(
+        daemon: Any, accelerated: Callable[..., Any]) -> None:
+    """CrewAI's ReAct path retries a raising tool itself (three attempts). A caller of the same
+    key that waits behind the claimer runs the tool once the first attempt failed, not after
+    every retry (plain CrewAI would not have made it wait at all)."""
+    import threading
+
+    from crewai import Agent, Crew, Task
+    from crewai.tools import tool
+
+    from cache_fakes import ToolCallingLLM
+
+    accelerated(daemon, FAST_CREWAI_CACHE_NAMESPACE="erring")
+    log: list[str] = []
+    log_lock = threading.Lock()
+    first_attempt = threading.Event()
+
+    def failing_lookup(who: str) -> Any:
+        @tool("lookup")
+        def lookup(query: str) -> str:
+            """Always fails, slowly."""
+            with log_lock:
+                log.append(who)
+            if who == "claimer":
+                first_attempt.set()
+            time.sleep(0.6)
+            raise RuntimeError("service down")
+
+        return lookup
+
+    def run(who: str) -> None:
+        llm = ToolCallingLLM(model="fake", tool_input={"query": "x"})
+        agent = Agent(role="R", goal="G", backstory="B", llm=llm, tools=[failing_lookup(who)],
+                      allow_delegation=False, max_iter=2)
+        Crew(agents=[agent], tasks=[Task(description="d", expected_output="e", agent=agent)],
+             cache=True).kickoff()
+
+    claimer = threading.Thread(target=run, args=("claimer",))
+    claimer.start()
+    assert first_attempt.wait(30)
+    time.sleep(0.1)  # the waiter reads while the first attempt runs
+    waiter = threading.Thread(target=run, args=("waiter",))
+    waiter.start()
+    claimer.join(60)
+    waiter.join(60)
+    claimer_attempts = [i for i, who in enumerate(log) if who == "claimer"]
+    assert len(claimer_attempts) >= 3 and "waiter" in log, log
+    # The waiter's first run starts before the claimer's third attempt (the last retry of its
+    # first call); it waited for every attempt of every call before.
+    assert log.index("waiter") < claimer_attempts[2], log

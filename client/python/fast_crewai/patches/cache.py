@@ -1,6 +1,6 @@
 """CachePatcher: CrewAI's tool-result cache is shared through the fast-crewai daemon.
 
-Two targets, applied in this order and reverted in reverse:
+Three targets, applied in this order and reverted in reverse:
 
 1. `BaseAgent.set_cache_handler(cache_handler)`, wrapped on the class object. Every place that
    wires a cache into an agent in CrewAI 1.15.x goes through it: `Crew(cache=True)` for each
@@ -19,6 +19,11 @@ Two targets, applied in this order and reverted in reverse:
    is released, so other processes waiting for the key run the tool themselves at once
    instead of waiting for the lease to lapse (fast_crewai/cache/single_flight.py).
 
+3. `ToolUsage.on_tool_error`, which the ReAct path calls on the tool's thread each time the tool
+   raises, before it retries the call itself (up to three attempts): the claim is released
+   there, at the first failure, so a caller waiting in another process runs the tool then
+   rather than after every retry (the retry reads, and may claim, the key again).
+
 Handlers already adopted stay DaemonCacheHandlers after uninstrument; with acceleration
 off they behave as plain CacheHandlers (the kill switch is checked on every call).
 """
@@ -31,6 +36,7 @@ from fast_crewai.patches.base import Patcher, WrapFunction, WrapMethod, Wrapper
 
 _BASE_AGENT_MODULE = "crewai.agents.agent_builder.base_agent"
 _TOOL_HOOKS_MODULE = "crewai.hooks.tool_hooks"
+_TOOL_USAGE_MODULE = "crewai.tools.tool_usage"
 
 
 def _set_cache_handler(patcher: Patcher) -> Wrapper:
@@ -68,6 +74,21 @@ def _after_tool_call(patcher: Patcher) -> Wrapper:
     return wrapper
 
 
+def _on_tool_error(patcher: Patcher) -> Wrapper:
+    del patcher
+
+    def wrapper(wrapped: Callable[..., Any], instance: Any, args: tuple, kwargs: dict) -> Any:
+        try:
+            from fast_crewai.cache import single_flight
+
+            single_flight.release_current_thread(uncacheable=True)
+        except Exception:  # noqa: BLE001
+            pass
+        return wrapped(*args, **kwargs)
+
+    return wrapper
+
+
 class CachePatcher(Patcher):
     """Routes CrewAI's tool-result cache through the daemon (see the module docstring)."""
 
@@ -78,4 +99,5 @@ class CachePatcher(Patcher):
     targets = (
         WrapMethod(_BASE_AGENT_MODULE, "BaseAgent.set_cache_handler", _set_cache_handler),
         WrapFunction(_TOOL_HOOKS_MODULE, "run_after_tool_call_hooks", _after_tool_call),
+        WrapMethod(_TOOL_USAGE_MODULE, "ToolUsage.on_tool_error", _on_tool_error),
     )
