@@ -24,6 +24,10 @@ def worker_env(endpoint: str | None, home: Any, extra: dict[str, str] | None = N
     env["PYTHONPATH"] = os.pathsep.join([str(HERE.parent), str(HERE)])
     if endpoint is not None:
         env["FAST_CREWAI_ENDPOINT"] = endpoint
+    # A loaded CI machine can take more than the default 1 s to answer a new process's first
+    # probe, and the process would then run on CrewAI's own files. A dead endpoint still fails
+    # at once (connection refused).
+    env.setdefault("FAST_CREWAI_CONNECT_TIMEOUT", "5s")
     return env
 
 

@@ -220,6 +220,12 @@ def main() -> None:
     checkpoint.add_argument("--restore")
     args = parser.parse_args()
 
+    # fast_crewai's warnings (a fallback to CrewAI's files, ...) on stderr, for a failing test.
+    import logging
+
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setLevel(logging.WARNING)
+    logging.getLogger("fast_crewai").addHandler(handler)
     if not args.no_shim:
         import fast_crewai.shim  # noqa: F401  (as a user would, first)
     {"crew": cmd_crew, "foreach": cmd_foreach, "replay": cmd_replay, "hold": cmd_hold,
