@@ -411,3 +411,80 @@ def test_rows_queued_for_the_mirror_are_written_in_one_transaction(
         _without_timestamps(load_task_outputs(reference.db_path))
     assert [row["task_id"] for row in load_task_outputs(ours.db_path)] == \
         [str(task.id) for task in tasks[3:]]
+
+
+def test_a_replay_in_the_file_that_renamed_tasks_still_replays_from_the_file(
+        start_daemon: Callable[..., Any], use_daemon: Callable[[Any], None],
+        crewai_home: Any) -> None:
+    """A kickoff that went on in the file (a row the daemon refused) was replayed there, which
+    gave the tasks it reran new ids in the file only. A later replay must still use the file
+    (the daemon has the part before the refusal): replacing the file with it lost rows."""
+    from crewai.memory.storage.kickoff_task_outputs_storage import (
+        KickoffTaskOutputsSQLiteStorage,
+    )
+
+    from fast_crewai.persistence.kickoff import DaemonKickoffStorage, mirror_flush
+
+    use_daemon(start_daemon("--persistence_max_value_bytes=2K"))
+    tasks = [_task("a"), _task("b"), _task("c")]
+    running = DaemonKickoffStorage()
+    running.delete_all()
+    running.add(tasks[0], _output("a"), 0)
+    running.add(tasks[1], _output("b"), 1)
+    running.add(tasks[2], _output("c" * 5000), 2)  # refused: CrewAI's file from here on
+    mirror_flush()
+    # A replay from task b in a new process reruns b and c: new task ids, in the file only.
+    first_replay = DaemonKickoffStorage()
+    assert not first_replay.attach_task(str(tasks[1].id))
+    rerun = [_task("b"), _task("c")]
+    first_replay.update(1, task_id=str(rerun[0].id), output=_output("b2"), was_replayed=True)
+    first_replay.update(2, task_id=str(rerun[1].id), output=_output("c2"), was_replayed=True)
+    mirror_flush()
+
+    for replayed in (tasks[0], tasks[1]):  # the first task, and the one renamed since
+        again = DaemonKickoffStorage()
+        assert not again.attach_task(str(replayed.id))
+        mirror_flush()
+        in_file = KickoffTaskOutputsSQLiteStorage(str(crewai_home.kickoff_db)).load()
+        assert [r["output"]["raw"] for r in in_file] == ["a", "b2", "c2"], replayed
+        assert [r["output"]["raw"] for r in again.load()] == ["a", "b2", "c2"]
+
+
+def test_an_erase_by_one_crew_is_seen_by_the_others_of_the_process(
+        daemon: Any, use_daemon: Callable[[Any], None], crewai_home: Any) -> None:
+    from fast_crewai.persistence.kickoff import DaemonKickoffStorage, hard_reset
+
+    use_daemon(daemon)
+    running, resetting = DaemonKickoffStorage(), DaemonKickoffStorage()
+    running.delete_all()
+    running.add(_task("a"), _output("a"), 0)
+    assert len(running.load()) == 1
+    with hard_reset():  # another crew's reset_memories("kickoff_outputs")
+        resetting.delete_all()
+    assert running.load() == []  # CrewAI's emptied file says the same
+    running.add(_task("b"), _output("b"), 1)
+    assert [r["output"]["raw"] for r in running.load()] == ["b"]
+
+
+def test_a_multiprocessing_child_writes_its_pending_rows_to_crewais_file_before_exiting(
+        tmp_path: Any) -> None:
+    """A multiprocessing (fork) child ends with os._exit, which skips atexit."""
+    import multiprocessing
+    import time
+
+    from fast_crewai.persistence import kickoff
+
+    marker = tmp_path / "applied"
+
+    def child() -> None:
+        def slow_write() -> None:
+            time.sleep(0.5)
+            marker.write_text("written")
+
+        kickoff._mirror.submit(slow_write)
+
+    process = multiprocessing.get_context("fork").Process(target=child)
+    process.start()
+    process.join(30)
+    assert process.exitcode == 0
+    assert marker.read_text() == "written"

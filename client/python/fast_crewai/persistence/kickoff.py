@@ -50,12 +50,14 @@ import contextvars
 import dataclasses
 import json
 import logging
+import multiprocessing.util
 import os
 import queue
 import sqlite3
 import threading
 import time
 import uuid
+import weakref
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any, Callable, Iterator
@@ -311,14 +313,32 @@ def _local_storage(db_path: str) -> Any:
 
 
 def _reset_after_fork() -> None:
-    global _mirror, _local_storages_lock, _file_owners_lock
+    global _mirror, _local_storages_lock, _file_owners_lock, _storages_lock
     _mirror = _Mirror()
     _local_storages_lock = threading.Lock()
     _file_owners_lock = threading.Lock()
+    _storages_lock = threading.Lock()
 
 
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_reset_after_fork)
+
+
+class _FlushInMultiprocessingChildren:
+    """A process that multiprocessing forks ends with os._exit, which skips atexit: in such a
+    child the mirror's pending writes are flushed by a multiprocessing finalizer instead (it runs
+    before that exit), so `crewai log-tasks-outputs` shows the child's kickoffs whole."""
+
+    def __call__(self) -> None:
+        multiprocessing.util.Finalize(None, _flush_at_exit, exitpriority=0)
+
+
+_flush_in_children = _FlushInMultiprocessingChildren()
+multiprocessing.util.register_after_fork(_flush_in_children, lambda hook: hook())
+
+# Every storage of this process, so that an erase by one is seen by the others' load().
+_storages: weakref.WeakSet[DaemonKickoffStorage] = weakref.WeakSet()
+_storages_lock = threading.Lock()
 
 
 # --------------------------------------------------------------------------------------------
@@ -350,6 +370,8 @@ class DaemonKickoffStorage:
         self._outage = False
         # The local file must be cleared before the current kickoff's first row lands there.
         self._clear_file_before_next_row = False
+        with _storages_lock:
+            _storages.add(self)
 
     # ---- CrewAI's interface -------------------------------------------------------------
 
@@ -517,8 +539,18 @@ class DaemonKickoffStorage:
         except Exception as e:  # noqa: BLE001 - an unreadable file: the daemon's rows stand
             _log.warning("fast-crewai: could not read CrewAI's replay file: %s", e)
             return False
-        in_file = {str(row["task_id"]) for row in local}
-        return task_id in in_file and in_file > {row["task_id"] for row in rows}
+        # By task index: a replay in the file gives the tasks it reruns new ids there.
+        in_file = {int(row["task_index"]) for row in local}
+        if not rows or not in_file > {int(row["task_index"]) for row in rows}:
+            return False
+        if task_id in {str(row["task_id"]) for row in local}:
+            return True
+        # The task was rerun in the file since (a replay there renamed it): still the same
+        # kickoff when its first task is, and CrewAI's file, which no longer has the task, is
+        # the one that answers (as CrewAI: "not found").
+        first = min(rows, key=lambda row: int(row["task_index"]))
+        return any(str(row["task_id"]) == str(first["task_id"])
+                   and int(row["task_index"]) == int(first["task_index"]) for row in local)
 
     def _start_kickoff(self) -> None:
         self._kickoff_id = uuid.uuid4().hex
@@ -554,6 +586,14 @@ class DaemonKickoffStorage:
                 _file_owners.pop(self.db_path, None)
             _mirror.flush(timeout=30.0)
             self._local().delete_all()
+        # The project's other storages in this process (other crews) read the erase too, as
+        # they would read CrewAI's emptied file: their cached rows are gone.
+        with _storages_lock:
+            others = [s for s in _storages if s is not self and s.namespace == self.namespace]
+        for other in others:
+            with other._lock:
+                if other._rows is not None:
+                    other._rows = []
 
     def _go_local(self, reason: str) -> None:
         """Continues the current kickoff in CrewAI's local file (after the mirror caught up)."""
