@@ -145,3 +145,15 @@ def test_orphaned_journal_of_a_dead_process_is_replayed_by_the_next_opener(
     assert sorted(r.content for r in storage.list_records("/orphan")) == [
         "orphan-0", "orphan-1", "orphan-2"]
     assert {r.id for r in storage.list_records("/orphan")} == set(reply["ids"])
+
+    # The dead process had also put them in the local store at this path; the daemon has them
+    # now, so they leave it: a later outage must not answer with one the daemon deleted since.
+    assert storage.delete(record_ids=[reply["ids"][0]]) == 1
+    daemon.kill()
+    assert sorted(r.content for r in storage.list_records("/orphan")) == []
+    storage.save([MemoryRecord(content="during the second outage", scope="/orphan",
+                               embedding=[0, 0, 1.0, 0])])
+    assert [r.content for r in storage.list_records("/orphan")] == ["during the second outage"]
+    daemon.start()
+    until_recovered(storage)
+    assert len(storage.list_records("/orphan")) == 3  # two orphans and the new one

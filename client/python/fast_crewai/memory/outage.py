@@ -73,8 +73,9 @@ class NamespaceSession(OutageSession):
         # The daemon reads packed embeddings (DescribeNamespaceResponse.packed_embeddings).
         self.packed_embeddings = False
         self.local: Any = None  # LanceDBStorage, created on first use during an outage
-        # Ids this process saved into the local store during an outage: removed from it once
-        # the daemon has them (a later outage must not show them after the daemon deleted one).
+        # Ids saved into the local store during an outage, by this process or by the dead
+        # process whose journal it replayed: removed from it once the daemon has them (a later
+        # outage must not show them after the daemon deleted one).
         self.outage_ids: set[str] = set()
 
     def reset_after_fork(self) -> None:
@@ -90,9 +91,9 @@ class NamespaceSession(OutageSession):
         recovered = super().recover_locked(force, timeout)
         if recovered and self.outage_ids and self.journal.pending() == 0:
             ids, self.outage_ids = sorted(self.outage_ids), set()
-            if self.local is not None:
+            if self.local is not None or self.path.exists():  # another process's copies too
                 try:
-                    self.local.delete(record_ids=ids)
+                    self.local_locked().delete(record_ids=ids)
                 except Exception as e:  # noqa: BLE001 - a local cache; the daemon has them
                     _logger.warning("fast-crewai: could not remove %d replayed record(s) from "
                                     "the local store of %s: %s", len(ids), self.label, e)
@@ -105,6 +106,11 @@ class NamespaceSession(OutageSession):
         response = remote.call(rpc, request, timeout=timeout)
         if request.namespace != self.namespace:
             return  # an orphan of another table at this path
+        # Whoever journaled it also applied it to the local store at this path.
+        if rpc == "SaveRecords":
+            self.outage_ids.update(record.id for record in request.records)
+        elif rpc == "UpdateRecord":
+            self.outage_ids.add(request.record.id)
         if rpc == "SaveRecords":
             self.vector_dim = int(response.vector_dim)
         elif rpc == "Reset" and is_root(request.scope_prefix):
