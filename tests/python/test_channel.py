@@ -18,7 +18,7 @@ def test_options():
     assert options["grpc.max_send_message_length"] == MAX_MESSAGE_BYTES
     assert options["grpc.max_receive_message_length"] == MAX_MESSAGE_BYTES
     assert options["grpc.keepalive_time_ms"] > 0
-    assert options["grpc.max_reconnect_backoff_ms"] <= 5000
+    assert options["grpc.max_reconnect_backoff_ms"] <= 1000
     assert "grpc.ssl_target_name_override" not in options
     assert options["grpc.primary_user_agent"].startswith("fast-crewai-python/")
 

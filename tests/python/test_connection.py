@@ -92,6 +92,19 @@ def test_down_returns_immediately_and_reprobes_in_background_at_most_every_inter
     assert conn.available() is True and probe.calls == 3
 
 
+def test_a_fresh_check_probes_a_stale_down_state_before_answering():
+    """A store chooses its backend once, at construction: after an idle gap it must not get
+    CrewAI's local one because nothing re-probed the daemon that came back meanwhile."""
+    clock = FakeClock()
+    probe = ScriptedProbe(False, True)
+    conn = Connection(ClientConfig(), probe=probe, clock=clock, reprobe_interval=1.0)
+    assert conn.available() is False and probe.calls == 1
+    assert conn.available(fresh=True) is False and probe.calls == 1  # learnt just now
+    clock.now += 5.0  # idle: no call started a background probe
+    assert conn.available(fresh=True) is True  # probed first, synchronously
+    assert probe.calls == 2 and conn.state is ProbeState.UP
+
+
 def test_background_reprobe_does_not_block_the_caller():
     clock = FakeClock()
     probe = ScriptedProbe(False, True, delay=0.0)

@@ -7,8 +7,8 @@
   interceptor. (Call credentials would need a secure channel; the interceptor works on both,
   including Unix sockets without TLS.)
 * Options: 64 MiB messages both ways, keepalive pings only while calls are in flight (60 s),
-  and a reconnect backoff capped at 5 s so a daemon that comes back is noticed within seconds
-  (gRPC's default cap is 120 s).
+  and a reconnect backoff of 1 s so a daemon that comes back is noticed within about a second
+  (gRPC's default cap is 120 s; a connection attempt a second while the daemon is away).
 
 Channels are expensive: `Connection` (connection.py) creates one per process and reuses it.
 """
@@ -30,7 +30,7 @@ MAX_MESSAGE_BYTES = 64 * 1024 * 1024
 KEEPALIVE_TIME_MS = 60_000
 KEEPALIVE_TIMEOUT_MS = 20_000
 INITIAL_RECONNECT_BACKOFF_MS = 1_000
-MAX_RECONNECT_BACKOFF_MS = 5_000
+MAX_RECONNECT_BACKOFF_MS = 1_000
 
 
 def channel_options(config: ClientConfig) -> list[tuple[str, Any]]:

@@ -250,16 +250,30 @@ class Connection:
                 self._stubs[factory] = stub
             return stub  # type: ignore[return-value]
 
-    def available(self) -> bool:
-        """Whether the daemon should be used now. See the module docstring for the cost."""
+    def available(self, *, fresh: bool = False) -> bool:
+        """Whether the daemon should be used now. See the module docstring for the cost.
+
+        `fresh`: when the daemon is known down and that was learnt more than
+        `reprobe_interval` ago, probe now (at most connect_timeout) instead of answering from
+        that state. For a decision that lasts (which backend a store gets at construction): a
+        daemon that came back while nothing asked is not missed.
+        """
         with self._lock:
             if self._closed:
                 return False
             if self._state is ProbeState.UP:
                 return True
             if self._state is ProbeState.DOWN:
-                self._maybe_start_reprobe_locked()
-                return False
+                stale = self._clock() - self._last_probe >= self._reprobe_interval
+                if not (fresh and stale and not self._reprobing):
+                    self._maybe_start_reprobe_locked()
+                    return False
+                self._reprobing = True  # this caller probes; no background probe meanwhile
+                probe_now = True
+            else:
+                probe_now = False
+        if probe_now:
+            return self._run_probe()
         with self._first_probe_lock:
             with self._lock:
                 if self._state is not ProbeState.UNKNOWN or self._closed:

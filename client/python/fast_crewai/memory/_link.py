@@ -7,7 +7,8 @@ connection layer's API is a change here only:
   token and TLS are the channel's business).
 * `call_timeout(t)`      -> the deadline of one memory call.
 * `daemon_available()`   -> `Connection.available()`: cached, costs no I/O while the daemon is
-  known up or known down (used before constructing a daemon-backed store).
+  known up, or known down since less than a second; with `fresh=True` (before constructing a
+  daemon-backed store) a down state older than that is probed again first.
 * `report_unavailable()` -> tells the connection a call just failed with UNAVAILABLE, so other
   areas stop trying at once (`Connection.mark_unavailable`).
 
@@ -39,8 +40,9 @@ def probe_timeout() -> float:
     return get_connection().config.connect_timeout
 
 
-def daemon_available() -> bool:
-    return get_connection().available()
+def daemon_available(*, fresh: bool = False) -> bool:
+    """`fresh`: see Connection.available (for the backend a store keeps for its lifetime)."""
+    return get_connection().available(fresh=fresh)
 
 
 def report_unavailable(reason: str) -> None:

@@ -39,7 +39,7 @@ def open_storage(
 ) -> DaemonStorage | None:
     """A DaemonStorage standing for LanceDBStorage(path, table_name), or None when the daemon
     cannot serve it now. Never raises for daemon trouble."""
-    if not _link.daemon_available():
+    if not _link.daemon_available(fresh=True):
         return None
     try:
         return DaemonStorage(path, table_name, vector_dim, require_daemon=True)
@@ -102,7 +102,7 @@ def convert_lancedb_instance(instance: Any, args: tuple, kwargs: dict) -> bool:
     False (instance untouched) when the daemon cannot serve it, in which case the caller runs
     LanceDBStorage.__init__ as usual.
     """
-    if not _link.daemon_available():
+    if not _link.daemon_available(fresh=True):
         return False
     original_class = type(instance)
     instance.__class__ = lancedb_compatible_class(original_class)
