@@ -106,11 +106,7 @@ class NamespaceSession(OutageSession):
         response = remote.call(rpc, request, timeout=timeout)
         if request.namespace != self.namespace:
             return  # an orphan of another table at this path
-        # Whoever journaled it also applied it to the local store at this path.
-        if rpc == "SaveRecords":
-            self.outage_ids.update(record.id for record in request.records)
-        elif rpc == "UpdateRecord":
-            self.outage_ids.add(request.record.id)
+        self._note_local_copies(rpc, request)  # whoever journaled it also applied it locally
         if rpc == "SaveRecords":
             self.vector_dim = int(response.vector_dim)
         elif rpc == "Reset" and is_root(request.scope_prefix):
@@ -130,6 +126,13 @@ class NamespaceSession(OutageSession):
             self.local = crewais_own_storage(self.path, self.table_name)
         return self.local
 
+    def _note_local_copies(self, rpc: str, request: Any) -> None:
+        """Records the ids a journaled write puts into the local store (outage_ids)."""
+        if rpc == "SaveRecords":
+            self.outage_ids.update(record.id for record in request.records)
+        elif rpc == "UpdateRecord":  # an upsert: may add the record to the local store
+            self.outage_ids.add(request.record.id)
+
     def check_dim_offline(self, dim: int) -> None:
         """Raises as the daemon would, against the dimension it last reported."""
         if dim and self.vector_dim and dim != self.vector_dim:
@@ -146,10 +149,7 @@ class NamespaceSession(OutageSession):
                 self.vector_dim = dim
             if rpc == "Reset" and is_root(request.scope_prefix):
                 self.vector_dim = 0
-            if rpc == "SaveRecords":
-                self.outage_ids.update(record.id for record in request.records)
-            elif rpc == "UpdateRecord":  # an upsert: may add the record to the local store
-                self.outage_ids.add(request.record.id)
+            self._note_local_copies(rpc, request)
             return apply(self.local_locked())
 
         return run
