@@ -1029,6 +1029,13 @@ absl::StatusOr<BackupResult> PersistenceStoreImpl::Backup(const std::string& des
     }
   }
   absl::StatusOr<BackupResult> result = db_->Backup(dest.string());
+  if (absl::IsUnavailable(result.status())) {
+    // The live database is open and serving: what failed is writing the copy (a directory the
+    // daemon may not write to, a read-only or special file system, a full disk). Waiting and
+    // asking again, which UNAVAILABLE tells clients, does not help; another path does.
+    return absl::FailedPreconditionError(
+        absl::StrCat("dest_path: cannot write the backup: ", result.status().message()));
+  }
   if (!result.ok()) return result.status();
   // Verify the copy the way a start-up would.
   absl::Status verified = RunSqlite(absl::StrCat("verify backup ", dest.string()), [&] {

@@ -9,6 +9,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "server/rpc/status_conversion.h"
 #include "server/rpc/wait_reactor.h"
@@ -121,12 +122,39 @@ class InvalidationHub {
 
 namespace {
 
+// A watcher names the few namespaces it keeps copies of (or none, for all of them).
+constexpr int kMaxWatchedNamespaces = 1024;
+
+absl::Status ValidateWatch(const v1::CacheWatchRequest& request) {
+  if (request.namespaces_size() > kMaxWatchedNamespaces) {
+    return absl::InvalidArgumentError(absl::StrCat("namespaces: ", request.namespaces_size(),
+                                                   " given, at most ", kMaxWatchedNamespaces));
+  }
+  for (int i = 0; i < request.namespaces_size(); ++i) {
+    const std::string& ns = request.namespaces(i);
+    if (ns.empty()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "namespaces[", i, "]: must not be empty (an empty list watches every namespace)"));
+    }
+    if (ns.size() > cache::kMaxNamespaceBytes) {
+      return absl::InvalidArgumentError(absl::StrCat("namespaces[", i, "]: ", ns.size(),
+                                                     " bytes is longer than the limit of ",
+                                                     cache::kMaxNamespaceBytes, " bytes"));
+    }
+  }
+  return absl::OkStatus();
+}
+
 // One WatchInvalidations stream: a queue of messages and at most one write in flight.
 class WatchReactor final : public grpc::ServerWriteReactor<v1::CacheInvalidation> {
  public:
   WatchReactor(std::shared_ptr<InvalidationHub> hub, const v1::CacheWatchRequest* request)
       : hub_(std::move(hub)), namespaces_(request->namespaces().begin(),
                                           request->namespaces().end()) {
+    if (absl::Status valid = ValidateWatch(*request); !valid.ok()) {
+      FinishOnce(ToGrpcStatus(valid));
+      return;
+    }
     hub_->Subscribe(this);
   }
 

@@ -532,6 +532,11 @@ TEST_F(PersistenceStoreTest, BackupIsAConsistentCopyThatOpensAsAStore) {
               StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("does not exist")));
   EXPECT_THAT(store_->Backup(store_->path(), true),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("data directory")));
+  // A directory that exists but takes no files (procfs refuses even root): the caller must
+  // choose another path, so not UNAVAILABLE, which clients read as "the daemon is away".
+  EXPECT_THAT(store_->Backup("/proc/self/fast-crewai-copy.db", false),
+              StatusIs(absl::StatusCode::kFailedPrecondition,
+                       HasSubstr("dest_path: cannot write the backup")));
 }
 
 TEST_F(PersistenceStoreTest, BackupIsOneSelfContainedFile) {

@@ -366,6 +366,46 @@ TEST_F(CacheServiceTest, WatchInvalidationsStreamsPutsAndClears) {
   server_.reset();
 }
 
+TEST_F(CacheServiceTest, AWatchOfMalformedNamespacesIsRefusedNamingTheField) {
+  StartServer();
+  auto refused = [&](const v1::CacheWatchRequest& request) {
+    grpc::ClientContext context;  // a watch that is not refused ends at its deadline
+    context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(2));
+    auto watcher = stub_->WatchInvalidations(&context, request);
+    v1::CacheInvalidation message;
+    EXPECT_FALSE(watcher->Read(&message));  // no `subscribed` message
+    return watcher->Finish();
+  };
+  v1::CacheWatchRequest empty_name;
+  empty_name.add_namespaces("a");
+  empty_name.add_namespaces("");
+  grpc::Status status = refused(empty_name);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(status.error_message(), HasSubstr("namespaces[1]: must not be empty"));
+
+  v1::CacheWatchRequest long_name;
+  long_name.add_namespaces(std::string(cache::kMaxNamespaceBytes + 1, 'n'));
+  status = refused(long_name);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(status.error_message(), HasSubstr("namespaces[0]: 257 bytes"));
+
+  v1::CacheWatchRequest too_many;
+  for (int i = 0; i < 1025; ++i) too_many.add_namespaces(absl::StrCat("n", i));
+  status = refused(too_many);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(status.error_message(), HasSubstr("namespaces: 1025 given, at most 1024"));
+
+  // The service goes on: a valid watch subscribes.
+  grpc::ClientContext context;
+  v1::CacheWatchRequest valid;
+  valid.add_namespaces("a");
+  auto watcher = stub_->WatchInvalidations(&context, valid);
+  v1::CacheInvalidation message;
+  ASSERT_TRUE(watcher->Read(&message));
+  EXPECT_TRUE(message.subscribed());
+  context.TryCancel();
+}
+
 TEST_F(CacheServiceTest, ASlowWatcherGetsAResetInsteadOfUnboundedMemory) {
   StartServer();
   grpc::ClientContext context;
