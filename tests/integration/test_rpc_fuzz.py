@@ -11,8 +11,9 @@ ones stored (dimension mismatches, pages of real records, leases of real runs).
 What must hold, for every call:
 * the answer is a status a client can act on: never INTERNAL, UNKNOWN, DATA_LOSS or
   UNIMPLEMENTED, and never UNAVAILABLE (the daemon went away);
-* a refusal (INVALID_ARGUMENT, FAILED_PRECONDITION, OUT_OF_RANGE, RESOURCE_EXHAUSTED) says why;
-and after every method: the daemon process is alive and serving; at the end, records stored
+* a refusal (INVALID_ARGUMENT, FAILED_PRECONDITION, OUT_OF_RANGE, RESOURCE_EXHAUSTED,
+  NOT_FOUND, ALREADY_EXISTS) says why;
+and after every method: the daemon process is alive and answers; at the end, records stored
 before the run in names the fuzzer never generates are unchanged, the daemon stops cleanly and
 restarts on the same data directory with every one of them.
 
@@ -53,7 +54,7 @@ EXPLAINED = {grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.FAILED_PRECONDITI
              grpc.StatusCode.OUT_OF_RANGE, grpc.StatusCode.RESOURCE_EXHAUSTED,
              grpc.StatusCode.NOT_FOUND, grpc.StatusCode.ALREADY_EXISTS}
 
-SENTINEL = "fuzz-sentinel"  # never produced by the generator below (no '-' in its pools)
+SENTINEL = "fuzz-sentinel"  # the generator never produces it (Generator.string removes it)
 FD = _descriptor.FieldDescriptor
 
 _NAMES = ["", "a", "b", "fuzz", "x", "default", "crew_a", "A.b", "a/b", "/", "/a", "/a/b",
@@ -363,6 +364,17 @@ def _sentinels(channel: grpc.Channel) -> dict[str, Any]:
     }
 
 
+def _answers(channel: grpc.Channel) -> bool:
+    info = channel.unary_unary("/fast_crewai.v1.ServerService/GetServerInfo",
+                               request_serializer=server_pb2.GetServerInfoRequest
+                               .SerializeToString,
+                               response_deserializer=server_pb2.GetServerInfoResponse.FromString)
+    try:
+        return bool(info(server_pb2.GetServerInfoRequest(), timeout=5).version)
+    except grpc.RpcError:
+        return False
+
+
 # ----- the test -----------------------------------------------------------------------------------
 
 def test_random_requests_to_every_rpc_get_a_status_and_lose_nothing(
@@ -401,6 +413,7 @@ def test_random_requests_to_every_rpc_get_a_status_and_lose_nothing(
         assert daemon.process.poll() is None, (
             f"the daemon exited ({daemon.process.returncode}) during {_path(method)}:\n"
             + "\n".join(failures[-5:]) + "\n" + daemon.logs()[-4000:])
+        assert _answers(channel), f"the daemon stopped answering after {_path(method)}"
         print(f"{_path(method)}: {time.monotonic() - started:.1f} s, {sorted(seen)}")
         if len(failures) > 20:
             break
