@@ -4,6 +4,9 @@
 #   make test      install what is missing, build, run the C++ and Python suites and test-legacy
 #   make test-legacy   the legacy-CrewAI matrix: tests/python/legacy in .venv-crewai-<version>
 #                  for each version deploy/install-deps.sh --legacy installs (1.9.3, 0.203.2)
+#   make test-sanitize   the C++ suites and tests/integration against a daemon built with
+#                  AddressSanitizer and UndefinedBehaviorSanitizer (in build-sanitize; not part of
+#                  make test: a second full build)
 #   make bench     run the benchmarks against their peers (prints ratios)
 #   make build     install + build only
 #   make protos    regenerate the committed Python stubs
@@ -20,7 +23,8 @@ SERVER := $(BUILD_DIR)/server/fast-crewai-server
 SERVE_ARGS ?=
 PYTEST_ARGS ?=
 
-.PHONY: all install install-legacy build serve test test-cpp test-python test-legacy check-protos protos bench clean
+.PHONY: all install install-legacy build serve test test-cpp test-python test-legacy test-sanitize \
+  check-protos protos bench clean
 
 all: build
 
@@ -53,6 +57,25 @@ test-python:
 install-legacy:
 	@bash deploy/install-deps.sh --legacy
 
+# A sanitizer report fails the test that triggered it: UBSan halts, LeakSanitizer makes a
+# daemon's clean stop exit non-zero. The deploy test of the runtime image's libraries is left out
+# (it checks the Release binary's shared libraries, and libasan is not one of them).
+SANITIZE_DIR ?= build-sanitize
+SANITIZE_ENV := ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+SANITIZERS := -fsanitize=address,undefined
+$(SANITIZE_DIR)/build.ninja: CMakeLists.txt
+	cmake -S . -B $(SANITIZE_DIR) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+	  -DFAST_CREWAI_BUILD_BENCH=OFF -DCMAKE_EXE_LINKER_FLAGS="$(SANITIZERS)" \
+	  -DCMAKE_CXX_FLAGS="$(SANITIZERS) -fno-omit-frame-pointer -fno-sanitize-recover=undefined" \
+	  >/dev/null
+
+test-sanitize: install $(SANITIZE_DIR)/build.ninja
+	cmake --build $(SANITIZE_DIR) -j $(JOBS)
+	cd $(SANITIZE_DIR) && $(SANITIZE_ENV) ctest --output-on-failure -j $(JOBS)
+	$(SANITIZE_ENV) FAST_CREWAI_SERVER_BIN=$(abspath $(SANITIZE_DIR))/server/fast-crewai-server \
+	  $(PY) -m pytest tests/integration $(PYTEST_ARGS) \
+	  --deselect tests/integration/test_deploy.py::test_runtime_stage_provides_every_shared_library_the_binary_links
+
 # Each legacy venv runs the legacy tests with FAST_CREWAI_TEST_LEGACY_REQUIRED set, which turns
 # their "skip: no legacy API" into a failure, plus the version-independent client tests.
 LEGACY_TESTS := tests/python/legacy $(addprefix tests/python/,test_config.py test_boundaries.py \
@@ -84,4 +107,4 @@ bench: build install-legacy
 	$(PY) bench/run.py $(BENCH)
 
 clean:
-	rm -rf $(BUILD_DIR)
+	rm -rf $(BUILD_DIR) $(SANITIZE_DIR)
