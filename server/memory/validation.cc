@@ -100,9 +100,11 @@ absl::StatusOr<PreparedRecord> PrepareRecord(Record record, absl::string_view pa
     return Invalid(absl::StrCat(path, ".categories"),
                    absl::StrCat("more than ", kMaxCategories, " categories"));
   }
+  // An empty category is kept, as CrewAI's own storage keeps it: CrewAI saves the categories its
+  // LLM analysis returns unfiltered, and refusing one would refuse the whole remembered batch.
   for (size_t i = 0; i < record.categories.size(); ++i) {
     s = CheckText(record.categories[i], absl::StrCat(path, ".categories[", i, "]"),
-                  kMaxCategoryBytes, /*allow_empty=*/false, /*allow_control=*/true);
+                  kMaxCategoryBytes, /*allow_empty=*/true, /*allow_control=*/true);
     if (!s.ok()) return s;
   }
   if (!(record.importance >= 0.0 && record.importance <= 1.0)) {  // also rejects NaN
@@ -143,7 +145,7 @@ absl::StatusOr<ParsedFilter> ParseFilter(const RecordFilter& filter, absl::strin
   }
   for (size_t i = 0; i < filter.categories.size(); ++i) {
     absl::Status s = CheckText(filter.categories[i], absl::StrCat(path, ".categories[", i, "]"),
-                               kMaxCategoryBytes, /*allow_empty=*/false, true);
+                               kMaxCategoryBytes, /*allow_empty=*/true, true);
     if (!s.ok()) return s;
   }
   out.categories = filter.categories;

@@ -229,6 +229,16 @@ TEST_F(MemoryStoreTest, SearchCategoryAndMetadataFilters) {
   EXPECT_THAT(Ids(VectorSearch({0, 0}, f)), ElementsAre("r1", "r3"));
   f.categories = {"zzz"};
   EXPECT_THAT(Ids(VectorSearch({0, 0}, f)), IsEmpty());
+  // An empty category is a category (CrewAI's own storage keeps and matches it).
+  Record r4 = MakeRecord("r4", "x", "/", {4, 0});
+  r4.categories = {"", "c"};
+  Save({r4});
+  f.categories = {""};
+  EXPECT_THAT(Ids(VectorSearch({0, 0}, f)), ElementsAre("r4"));
+  EXPECT_THAT((*store_->GetRecord(kNs, "r4"))->categories, ElementsAre("", "c"));
+  DeleteRequest drop;
+  drop.record_ids = {"r4"};
+  ASSERT_OK(store_->Delete(kNs, drop).status());
 
   f = {};
   f.metadata_filter_json = R"({"n": 1})";  // 1 == 1.0
@@ -644,7 +654,8 @@ TEST_F(MemoryStoreTest, InvalidRecordsAreRejectedAndNothingChanges) {
       {[](Record& r) { r.scope = ""; }, "records[1].scope: must start with \"/\""},
       {[](Record& r) { r.scope = "/" + std::string(kMaxScopeBytes, 'x'); },
        "records[1].scope: longer"},
-      {[](Record& r) { r.categories = {"ok", ""}; }, "records[1].categories[1]: must not be empty"},
+      {[](Record& r) { r.categories = {"ok", "\xC3\x28"}; },
+       "records[1].categories[1]: not valid UTF-8"},
       {[](Record& r) { r.categories = {std::string(kMaxCategoryBytes + 1, 'c')}; },
        "records[1].categories[0]: longer"},
       {[](Record& r) { r.categories.assign(kMaxCategories + 1, "c"); }, "records[1].categories:"},
@@ -722,7 +733,7 @@ TEST_F(MemoryStoreTest, InvalidArgumentsOfEveryCall) {
   search.filter.metadata_filter_json = "[]";
   EXPECT_THAT(store_->Search(kNs, search), invalid("filter.metadata_filter_json"));
   search.filter.metadata_filter_json = "";
-  search.filter.categories = {""};
+  search.filter.categories = {"\xFF"};
   EXPECT_THAT(store_->Search(kNs, search), invalid("filter.categories[0]"));
   search.filter.categories = {};
   search.filter.scope_prefix = "/a\n";

@@ -247,6 +247,17 @@ def test_search_categories_any_of(populated: Any) -> None:
     assert backend.search([1.0, 0, 0, 0], categories=["nope"], limit=10) == []
 
 
+def test_an_empty_category_is_stored_listed_and_filtered_like_any_other(backend: Any) -> None:
+    # CrewAI saves the categories its LLM analysis returns as they are; an empty one must not
+    # cost the whole batch.
+    backend.save([rec("blank", unit(0), categories=["", "x"]), rec("plain", unit(1),
+                                                                    categories=["x"])])
+    blank = next(r for r in backend.list_records() if r.content == "blank")
+    assert backend.get_record(blank.id).categories == ["", "x"]
+    assert backend.list_categories() == {"": 1, "x": 2}
+    assert ids(backend.search(unit(0), categories=[""], limit=10)) == [blank.id]
+
+
 def test_search_metadata_filter_all_keys_equal(populated: Any) -> None:
     backend, _ = populated
     q = [1.0, 0, 0, 0]
