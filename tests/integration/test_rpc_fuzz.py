@@ -100,15 +100,17 @@ class Generator:
         return msg
 
     def learn(self, response: Message) -> None:
-        """Remembers the ids in a response (run, lease, node, kickoff, record ids)."""
+        """Remembers the ids in a response (run, lease, node, kickoff, record ids), except the
+        sentinels' (a listing may show them; the fuzzer must not aim at them)."""
         for field, value in response.ListFields():
+            items = value if field.is_repeated else [value]
             if field.type == FD.TYPE_MESSAGE:
-                for item in (value if field.is_repeated else [value]):
-                    if not field.message_type.GetOptions().map_entry:
+                if not field.message_type.GetOptions().map_entry:
+                    for item in items:
                         self.learn(item)
             elif field.type == FD.TYPE_STRING and field.name.endswith("id"):
-                for item in (value if field.is_repeated else [value]):
-                    if item and item not in self.known:
+                for item in items:
+                    if item and SENTINEL not in item and item not in self.known:
                         self.known.append(item)
                         del self.known[:-200]  # the newest
 
